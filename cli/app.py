@@ -1,0 +1,61 @@
+"""The `mg` command: a table of commands, each defined in its own module."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mg import __version__
+from mg.cli import (
+    benchmark_cmd,
+    compare_cmd,
+    evaluate_cmd,
+    generate_cmd,
+    ingest_cmd,
+    inspect_cmd,
+    train_cmd,
+    ui_cmd,
+    zoo_cmd,
+)
+from mg.cli.common import STATE
+
+app = typer.Typer(
+    name="mg",
+    help="From a symbolic-music corpus to a trained, registered generator and back to new music.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.command("ingest", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
+    ingest_cmd.ingest
+)
+app.command("inspect")(inspect_cmd.inspect)
+app.command("zoo")(zoo_cmd.zoo)
+app.command("train")(train_cmd.train)
+app.command("generate")(generate_cmd.generate)
+app.command("evaluate")(evaluate_cmd.evaluate)
+app.add_typer(benchmark_cmd.app, name="benchmark")
+app.command("compare")(compare_cmd.compare)
+app.command("ui")(ui_cmd.ui)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mg {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    STATE.debug = debug
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,74 @@
+"""The small protocol every zoo family implements, and the batches that flow through it.
+
+The trainer, the sampler and the evaluator know this protocol, never a model class.
+
+Time convention: the output at step t is the prediction of frame t+1 (teacher forcing). Note
+families return `NoteOutput` logits; `loss(batch, output)` compares output[:, :-1] with
+batch.notes[:, 1:] (masked by `batch.mask`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+
+@dataclass
+class NoteBatch:
+    """Float tensors of one batch of segments (or of one step, with T = 1).
+
+    notes [B, T, α, 3]: pressed, articulated in {0, 1}; velocity in 0..1.
+    context [B, T, α, 3] in 0..1; position [B, T] long (index within the bar);
+    mask [B, T] bool, False on padding (None: every step counts).
+    """
+
+    notes: torch.Tensor
+    context: torch.Tensor
+    position: torch.Tensor
+    mask: torch.Tensor | None = None
+
+    def to(self, device: torch.device | str) -> NoteBatch:
+        move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
+        return NoteBatch(move(self.notes), move(self.context), move(self.position), move(self.mask))
+
+
+@dataclass
+class NoteOutput:
+    """Predictions of the next frame: logits of pressed and articulated, velocity in 0..1; [B, T, α]."""
+
+    pressed_logits: torch.Tensor
+    articulated_logits: torch.Tensor
+    velocity: torch.Tensor
+
+
+@dataclass
+class TextBatch:
+    """Character ids [B, T] (long) for char-level families; mask [B, T] bool or None."""
+
+    tokens: torch.Tensor
+    mask: torch.Tensor | None = None
+
+    def to(self, device: torch.device | str) -> TextBatch:
+        mask = None if self.mask is None else self.mask.to(device)
+        return TextBatch(self.tokens.to(device), mask)
+
+
+@runtime_checkable
+class SequenceModel(Protocol):
+    """What a zoo family's model offers (it is also a torch.nn.Module)."""
+
+    config: Any
+
+    def forward(self, batch: Any) -> Any:
+        """Whole-sequence pass for training."""
+
+    def loss(self, batch: Any, output: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Training loss and its named parts (`nll_pressed`, `nll_articulated`, `velocity`, …)."""
+
+    def initial_state(self, batch_size: int) -> Any:
+        """Recurrent state before the first step."""
+
+    def step(self, state: Any, frame: Any) -> tuple[Any, Any]:
+        """One step of generation: (output for this step, next state); O(1) per step."""

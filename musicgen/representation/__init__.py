@@ -1,0 +1,43 @@
+"""The representation: MIDI/ABC ⇄ note matrices, the causal context and the position matrices.
+
+numpy only (no torch): Beam workers import this and nothing heavier.
+"""
+
+from musicgen.representation.context import (
+    CONTEXT_DTYPE,
+    context_kernel,
+    context_matrix,
+    context_of_windows,
+    kernel_spec,
+)
+from musicgen.representation.decode import note_spans, notes_to_midi_bytes, write_midi
+from musicgen.representation.encode import ARTICULATED, PRESSED, VELOCITY, EncodeStats, encode_events
+from musicgen.representation.position import position_index, position_matrix
+from musicgen.representation.read import SUFFIXES, FileResult, Piece, detect_format, read_bytes, read_file
+from musicgen.representation.segment import Segments, segment_notes
+
+__all__ = [
+    "ARTICULATED",
+    "CONTEXT_DTYPE",
+    "PRESSED",
+    "SUFFIXES",
+    "VELOCITY",
+    "EncodeStats",
+    "FileResult",
+    "Piece",
+    "Segments",
+    "context_kernel",
+    "context_matrix",
+    "context_of_windows",
+    "detect_format",
+    "encode_events",
+    "kernel_spec",
+    "note_spans",
+    "notes_to_midi_bytes",
+    "position_index",
+    "position_matrix",
+    "read_bytes",
+    "read_file",
+    "segment_notes",
+    "write_midi",
+]

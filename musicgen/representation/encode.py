@@ -1,0 +1,81 @@
+"""Quantise note events onto the grid: the note matrix N of shape [steps, α, 3].
+
+Column 0 pressed (the pitch sounds during the step), column 1 articulated (a new onset at the
+step; only where pressed), column 2 velocity (1..127 where pressed, 0 elsewhere). Everything is
+vectorised: a piece of a few hundred notes encodes in well under a millisecond.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from musicgen.errors import CorpusError, Reason
+from musicgen.grid import Grid
+from musicgen.representation.midi import NoteEvents
+
+PRESSED, ARTICULATED, VELOCITY = 0, 1, 2
+
+
+@dataclass
+class EncodeStats:
+    """What encoding one piece kept and dropped, by named counter."""
+
+    notes: int = 0
+    steps: int = 0
+    dropped: Counter = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"notes": self.notes, "steps": self.steps, **dict(self.dropped)}
+
+
+def encode_events(events: NoteEvents, grid: Grid, path: str) -> tuple[np.ndarray, EncodeStats]:
+    """Note events in ticks -> note matrix [steps, α, 3] uint8, with what was dropped."""
+    stats = EncodeStats()
+    stats.dropped["drum_notes"] = events.drum_notes
+    ticks_per_step = events.ticks_per_beat / grid.steps_per_beat
+    start = np.rint(events.start / ticks_per_step).astype(np.int64)
+    end = np.maximum(np.rint(events.end / ticks_per_step).astype(np.int64), start + 1)
+    if int(end.max()) > grid.absurd_steps:
+        raise CorpusError(
+            path, Reason.TOO_LONG, f"absurd length: {int(end.max())} steps (limit {grid.absurd_steps})"
+        )
+    in_range = (events.pitch >= grid.low) & (events.pitch <= grid.high)
+    stats.dropped["pitches_out_of_range"] = int((~in_range).sum())
+    start, end = start[in_range], end[in_range]
+    pitch, velocity = events.pitch[in_range] - grid.low, events.velocity[in_range]
+    if len(start) == 0:
+        raise CorpusError(path, Reason.NO_NOTES_IN_RANGE, f"no notes within MIDI {grid.low}..{grid.high}")
+    keep = start < grid.max_steps
+    stats.dropped["notes_beyond_cap"] = int((~keep).sum())
+    stats.dropped["steps_truncated"] = max(0, int(end.max()) - grid.max_steps)
+    start, end, pitch, velocity = start[keep], np.minimum(end[keep], grid.max_steps), pitch[keep], velocity[keep]
+    stats.notes = len(start)
+    notes = notes_from_spans(start, end, pitch, velocity, int(end.max()), grid.alpha)
+    stats.steps = len(notes)
+    return notes, stats
+
+
+def notes_from_spans(
+    start: np.ndarray, end: np.ndarray, pitch: np.ndarray, velocity: np.ndarray, steps: int, alpha: int
+) -> np.ndarray:
+    """Fill the note matrix from half-open step spans [start, end) of pitch indices 0..α-1."""
+    flat = steps + 1
+    edges = np.bincount(pitch * flat + start, minlength=alpha * flat) - np.bincount(
+        pitch * flat + end, minlength=alpha * flat
+    )
+    pressed = np.cumsum(edges.reshape(alpha, flat), axis=1)[:, :steps].T > 0
+    onset_velocity = np.zeros((steps, alpha), dtype=np.int64)
+    np.maximum.at(onset_velocity, (start, pitch), velocity)
+    articulated = onset_velocity > 0
+    # each pressed step takes the velocity of the latest onset of its pitch at or before it
+    latest = np.where(articulated, np.arange(steps)[:, None], 0)
+    np.maximum.accumulate(latest, axis=0, out=latest)
+    held_velocity = np.take_along_axis(onset_velocity, latest, axis=0)
+    notes = np.zeros((steps, alpha, 3), dtype=np.uint8)
+    notes[..., PRESSED] = pressed
+    notes[..., ARTICULATED] = articulated
+    notes[..., VELOCITY] = np.where(pressed, held_velocity, 0)
+    return notes

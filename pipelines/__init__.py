@@ -1,0 +1,1 @@
+"""`mg.pipelines`: Apache Beam pipelines over `musicgen.representation` (never torch)."""

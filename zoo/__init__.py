@@ -1,0 +1,1 @@
+"""`mg.zoo`: model families by name."""
