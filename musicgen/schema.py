@@ -31,7 +31,10 @@ def arrow_schema(grid: Grid) -> pa.Schema:
     return pa.schema(
         [
             ("notes", pa.fixed_shape_tensor(pa.uint8(), [steps, alpha, 3])),
-            ("context", pa.fixed_shape_tensor(pa.from_numpy_dtype(CONTEXT_DTYPE), [steps, alpha, 3])),
+            (
+                "context",
+                pa.fixed_shape_tensor(pa.from_numpy_dtype(CONTEXT_DTYPE), [steps, alpha, 3]),
+            ),
             ("position", pa.fixed_shape_tensor(pa.int8(), [steps])),
             ("piece_id", pa.string()),
             ("source", pa.string()),
@@ -65,7 +68,9 @@ def segments_table(rows: list[SegmentRow], grid: Grid) -> pa.Table:
     if not rows:
         return schema.empty_table()
     columns = {
-        name: pa.FixedShapeTensorArray.from_numpy_ndarray(np.stack([getattr(r, name) for r in rows]))
+        name: pa.FixedShapeTensorArray.from_numpy_ndarray(
+            np.stack([getattr(r, name) for r in rows])
+        )
         for name in TENSOR_COLUMNS
     }
     for name in META_COLUMNS:
@@ -73,7 +78,9 @@ def segments_table(rows: list[SegmentRow], grid: Grid) -> pa.Table:
     return pa.table(columns, schema=schema)
 
 
-def table_arrays(table: pa.Table, columns: tuple[str, ...] = TENSOR_COLUMNS) -> dict[str, np.ndarray]:
+def table_arrays(
+    table: pa.Table, columns: tuple[str, ...] = TENSOR_COLUMNS
+) -> dict[str, np.ndarray]:
     """The tensor columns of a table (or record batch) as numpy arrays [rows, ...]."""
     out = {}
     for name in columns:
@@ -88,11 +95,15 @@ def read_manifest(folder: str | Path) -> dict:
     """Load and check a dataset's manifest: it exists, and its schema version is ours."""
     path = Path(folder) / MANIFEST
     if not path.is_file():
-        raise DatasetError(f"{folder}: no {MANIFEST} (not an ingested dataset, or an unfinished run)")
+        raise DatasetError(
+            f"{folder}: no {MANIFEST} (not an ingested dataset, or an unfinished run)"
+        )
     manifest = json.loads(path.read_text())
     version = manifest.get("schema_version")
     if version != SCHEMA_VERSION:
-        raise DatasetError(f"{folder}: dataset schema version {version}, this mg reads {SCHEMA_VERSION}")
+        raise DatasetError(
+            f"{folder}: dataset schema version {version}, this mg reads {SCHEMA_VERSION}"
+        )
     return manifest
 
 

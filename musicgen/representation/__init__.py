@@ -11,9 +11,22 @@ from musicgen.representation.context import (
     kernel_spec,
 )
 from musicgen.representation.decode import note_spans, notes_to_midi_bytes, write_midi
-from musicgen.representation.encode import ARTICULATED, PRESSED, VELOCITY, EncodeStats, encode_events
+from musicgen.representation.encode import (
+    ARTICULATED,
+    PRESSED,
+    VELOCITY,
+    EncodeStats,
+    encode_events,
+)
 from musicgen.representation.position import position_index, position_matrix
-from musicgen.representation.read import SUFFIXES, FileResult, Piece, detect_format, read_bytes, read_file
+from musicgen.representation.read import (
+    SUFFIXES,
+    FileResult,
+    Piece,
+    detect_format,
+    read_bytes,
+    read_file,
+)
 from musicgen.representation.segment import Segments, segment_notes
 
 __all__ = [

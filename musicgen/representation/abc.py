@@ -63,7 +63,9 @@ def abc_to_midi_bytes(header: str, tune: AbcTune, path: str) -> bytes:
                 errors="replace",
             )
         except subprocess.TimeoutExpired:
-            raise CorpusError(path, Reason.ABC_TUNE, f"tune {tune.index}: abc2midi timed out") from None
+            raise CorpusError(
+                path, Reason.ABC_TUNE, f"tune {tune.index}: abc2midi timed out"
+            ) from None
         if proc.returncode < 0 or not midi_path.exists() or midi_path.stat().st_size == 0:
             raise CorpusError(path, Reason.ABC_TUNE, f"tune {tune.index}: {_first_error(proc)}")
         return midi_path.read_bytes()

@@ -55,7 +55,9 @@ def context_of_windows(windows: np.ndarray) -> np.ndarray:
     alpha = values.shape[-2]
     total = np.zeros(values.shape[:-3] + values.shape[-2:], dtype=np.float32)
     for offset in range(3):  # pitch p sees p-1, p, p+1
-        total += np.einsum("...kpc,ck->...pc", padded[..., offset : offset + alpha, :], kernel[offset])
+        total += np.einsum(
+            "...kpc,ck->...pc", padded[..., offset : offset + alpha, :], kernel[offset]
+        )
     return (total / context_normaliser(steps_per_beat)).astype(CONTEXT_DTYPE)
 
 

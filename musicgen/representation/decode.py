@@ -33,7 +33,9 @@ def note_spans(notes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     return start, end, pitch, np.where(velocity > 0, velocity, 64)
 
 
-def notes_to_midi_bytes(notes: np.ndarray, grid: Grid, tempo_bpm: float = 120.0, program: int = 0) -> bytes:
+def notes_to_midi_bytes(
+    notes: np.ndarray, grid: Grid, tempo_bpm: float = 120.0, program: int = 0
+) -> bytes:
     """Encode a note matrix as a one-track Standard MIDI File (deterministic bytes)."""
     import symusic
 

@@ -40,18 +40,27 @@ def encode_events(events: NoteEvents, grid: Grid, path: str) -> tuple[np.ndarray
     end = np.maximum(np.rint(events.end / ticks_per_step).astype(np.int64), start + 1)
     if int(end.max()) > grid.absurd_steps:
         raise CorpusError(
-            path, Reason.TOO_LONG, f"absurd length: {int(end.max())} steps (limit {grid.absurd_steps})"
+            path,
+            Reason.TOO_LONG,
+            f"absurd length: {int(end.max())} steps (limit {grid.absurd_steps})",
         )
     in_range = (events.pitch >= grid.low) & (events.pitch <= grid.high)
     stats.dropped["pitches_out_of_range"] = int((~in_range).sum())
     start, end = start[in_range], end[in_range]
     pitch, velocity = events.pitch[in_range] - grid.low, events.velocity[in_range]
     if len(start) == 0:
-        raise CorpusError(path, Reason.NO_NOTES_IN_RANGE, f"no notes within MIDI {grid.low}..{grid.high}")
+        raise CorpusError(
+            path, Reason.NO_NOTES_IN_RANGE, f"no notes within MIDI {grid.low}..{grid.high}"
+        )
     keep = start < grid.max_steps
     stats.dropped["notes_beyond_cap"] = int((~keep).sum())
     stats.dropped["steps_truncated"] = max(0, int(end.max()) - grid.max_steps)
-    start, end, pitch, velocity = start[keep], np.minimum(end[keep], grid.max_steps), pitch[keep], velocity[keep]
+    start, end, pitch, velocity = (
+        start[keep],
+        np.minimum(end[keep], grid.max_steps),
+        pitch[keep],
+        velocity[keep],
+    )
     stats.notes = len(start)
     notes = notes_from_spans(start, end, pitch, velocity, int(end.max()), grid.alpha)
     stats.steps = len(notes)
@@ -59,7 +68,12 @@ def encode_events(events: NoteEvents, grid: Grid, path: str) -> tuple[np.ndarray
 
 
 def notes_from_spans(
-    start: np.ndarray, end: np.ndarray, pitch: np.ndarray, velocity: np.ndarray, steps: int, alpha: int
+    start: np.ndarray,
+    end: np.ndarray,
+    pitch: np.ndarray,
+    velocity: np.ndarray,
+    steps: int,
+    alpha: int,
 ) -> np.ndarray:
     """Fill the note matrix from half-open step spans [start, end) of pitch indices 0..α-1."""
     flat = steps + 1

@@ -34,7 +34,9 @@ def check_midi_header(data: bytes, path: str) -> None:
         raise CorpusError(path, Reason.TRUNCATED, f"MIDI header cut short ({len(data)} bytes)")
     length, fmt, ntracks, division = struct.unpack(">IHHH", data[4:14])
     if length < 6 or fmt > 2:
-        raise CorpusError(path, Reason.BAD_HEADER, f"bad MIDI header (length {length}, format {fmt})")
+        raise CorpusError(
+            path, Reason.BAD_HEADER, f"bad MIDI header (length {length}, format {fmt})"
+        )
     if division & 0x8000:
         raise CorpusError(path, Reason.SMPTE_DIVISION, "SMPTE time division is not supported")
     if division == 0:
@@ -47,10 +49,15 @@ def check_midi_header(data: bytes, path: str) -> None:
 def _count_track_chunks(data: bytes, offset: int, path: str) -> int:
     tracks = 0
     while offset + 8 <= len(data):
-        kind, size = data[offset : offset + 4], struct.unpack(">I", data[offset + 4 : offset + 8])[0]
+        kind, size = (
+            data[offset : offset + 4],
+            struct.unpack(">I", data[offset + 4 : offset + 8])[0],
+        )
         if offset + 8 + size > len(data):
             missing = offset + 8 + size - len(data)
-            raise CorpusError(path, Reason.TRUNCATED, f"MIDI track truncated ({missing} bytes missing)")
+            raise CorpusError(
+                path, Reason.TRUNCATED, f"MIDI track truncated ({missing} bytes missing)"
+            )
         tracks += kind == b"MTrk"
         offset += 8 + size
     return tracks
@@ -80,7 +87,9 @@ def score_to_events(score, path: str) -> NoteEvents:
             parts.append(track.notes.numpy())
     if not parts:
         if drums:
-            raise CorpusError(path, Reason.ONLY_DRUMS, f"only drum notes ({drums}), nothing pitched")
+            raise CorpusError(
+                path, Reason.ONLY_DRUMS, f"only drum notes ({drums}), nothing pitched"
+            )
         what = "no notes" if any_track else "no tracks with notes"
         raise CorpusError(path, Reason.NO_PITCHED_NOTES, f"MIDI has {what}")
     start = np.concatenate([p["time"] for p in parts]).astype(np.int64)

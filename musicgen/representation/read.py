@@ -102,12 +102,18 @@ def _abc_result(text: str, source: str, grid: Grid) -> FileResult:
             midi = abc_format.abc_to_midi_bytes(header, tune, source)
             notes, stats = encode_events(parse_midi(midi, source), grid, source)
         except CorpusError as exc:
-            failures.append(CorpusError(source, Reason.ABC_TUNE, f"tune {tune.index} ({tune.title}): {exc.detail}"))
+            failures.append(
+                CorpusError(
+                    source, Reason.ABC_TUNE, f"tune {tune.index} ({tune.title}): {exc.detail}"
+                )
+            )
             continue
         pieces.append(Piece(notes, source, tune.index, tune.title, tune.text, stats.as_dict()))
     if not pieces:
         detail = failures[0].detail if failures else "no tune"
-        raise CorpusError(source, Reason.ABC_NO_TUNE, f"no parseable tune among {len(tunes)}; first: {detail}")
+        raise CorpusError(
+            source, Reason.ABC_NO_TUNE, f"no parseable tune among {len(tunes)}; first: {detail}"
+        )
     return FileResult(source, pieces, failures)
 
 
@@ -116,12 +122,16 @@ def _musicxml_result(data: bytes, source: str, grid: Grid) -> FileResult:
     try:
         import music21
 
-        score = music21.converter.parseData(data) if not source.endswith(".mxl") else _parse_mxl(data)
+        score = (
+            music21.converter.parseData(data) if not source.endswith(".mxl") else _parse_mxl(data)
+        )
         midi = music21.midi.translate.streamToMidiFile(score).writestr()
     except CorpusError:
         raise
     except Exception as exc:
-        raise CorpusError(source, Reason.UNREADABLE, f"MusicXML could not be parsed: {exc}") from None
+        raise CorpusError(
+            source, Reason.UNREADABLE, f"MusicXML could not be parsed: {exc}"
+        ) from None
     return _midi_result(midi, source, grid)
 
 
