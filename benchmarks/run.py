@@ -1,0 +1,56 @@
+"""Run every benchmark (or those named) and gather their tables into benchmarks/RESULTS.md.
+
+Each `benchmarks/bench_<name>.py` exposes `main() -> str`: it measures a baseline and our code
+side by side in the same run, returns a Markdown section (a table of figures and ratios against
+that baseline), and `save_section` keeps it in `benchmarks/results/<name>.md`, so one benchmark
+can be re-run alone without losing the others' figures.
+
+    python -m benchmarks.run               # all
+    python -m benchmarks.run encode ingest # some
+"""
+
+from __future__ import annotations
+
+import importlib
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results"
+
+
+def save_section(name: str, markdown: str) -> str:
+    """Keep one benchmark's section; returns it for printing."""
+    RESULTS.mkdir(exist_ok=True)
+    stamp = f"_{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, Python {platform.python_version()}_\n\n"
+    text = markdown.rstrip() + "\n\n" + stamp
+    (RESULTS / f"{name}.md").write_text(text)
+    return text
+
+
+def gather() -> Path:
+    """Concatenate every saved section into RESULTS.md."""
+    sections = [p.read_text() for p in sorted(RESULTS.glob("*.md"))]
+    out = HERE / "RESULTS.md"
+    out.write_text(
+        "# Benchmark results\n\nWritten by `make bench` (`python -m benchmarks.run`).\n\n"
+        + "\n".join(sections)
+    )
+    return out
+
+
+def main(names: list[str]) -> None:
+    available = sorted(p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
+    for name in names or available:
+        if name not in available:
+            sys.exit(f"unknown benchmark {name!r}; have: {', '.join(available)}")
+        print(f"== {name}", flush=True)
+        module = importlib.import_module(f"benchmarks.bench_{name}")
+        print(module.main(), flush=True)
+    print(f"wrote {gather()}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
