@@ -1,0 +1,83 @@
+"""three-branch: the patent's model. [N_t; P_t] → RNN₁ → O₁, [C_t; P_t] → RNN₂ → O₂, [O₁; O₂] → RNN₃.
+
+RNN₃'s state predicts N_{t+1}: pressed and articulated as Bernoulli logits per pitch, velocity
+in 0..1. `--backbone lstm|gru` switches all three RNNs. The patent's "CTC" loss does not fit a
+frame-wise target (there is no alignment to marginalise), so the loss is the Bernoulli NLL of
+pressed and of articulated (given pressed) plus a squared velocity error (musicgen.layers.note_loss).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from musicgen.layers import make_rnn, note_loss, position_one_hot, zero_state
+from musicgen.protocol import NoteBatch, NoteOutput
+
+
+@dataclass
+class ThreeBranchConfig:
+    backbone: str = "lstm"
+    hidden: int = 256
+    layers: int = 2
+    dropout: float = 0.2
+    alpha: int = 88  # pitches, from the dataset grid
+    gamma: int = 16  # positions per bar, from the dataset grid
+
+
+PRESETS = {
+    "tiny": {"hidden": 32, "layers": 1, "dropout": 0.0},
+    "base": {"hidden": 256, "layers": 2, "dropout": 0.2},
+}
+
+
+class ThreeBranch(nn.Module):
+    """Three recurrent branches; see the module docstring."""
+
+    def __init__(self, config: ThreeBranchConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        branch_in = 3 * (c.alpha + c.gamma)
+        self.notes_rnn = make_rnn(c.backbone, branch_in, c.hidden, c.layers, c.dropout)
+        self.context_rnn = make_rnn(c.backbone, branch_in, c.hidden, c.layers, c.dropout)
+        self.notes_out = nn.Linear(c.hidden, 3 * c.alpha)  # O₁, α × 3
+        self.context_out = nn.Linear(c.hidden, 3 * c.alpha)  # O₂, α × 3
+        self.merge_rnn = make_rnn(c.backbone, 6 * c.alpha, c.hidden, c.layers, c.dropout)
+        self.dropout = nn.Dropout(c.dropout)
+        self.head = nn.Linear(c.hidden, 3 * c.alpha)  # pressed, articulated, velocity
+
+    def forward(self, batch: NoteBatch) -> NoteOutput:
+        output, _ = self._run(batch, (None, None, None))
+        return output
+
+    def loss(self, batch: NoteBatch, output: NoteOutput):
+        return note_loss(batch, output)
+
+    def initial_state(self, batch_size: int):
+        rnns = (self.notes_rnn, self.context_rnn, self.merge_rnn)
+        return tuple(zero_state(rnn, batch_size) for rnn in rnns)
+
+    def step(self, state, frame: NoteBatch):
+        """One frame (T = 1) in, the prediction of the next frame out."""
+        return self._run(frame, state)
+
+    def _run(self, batch: NoteBatch, state):
+        position = position_one_hot(batch.position, self.config.gamma)
+        notes_in = torch.cat([batch.notes, position], dim=-2).flatten(-2)
+        context_in = torch.cat([batch.context, position], dim=-2).flatten(-2)
+        notes_h, notes_state = self.notes_rnn(notes_in, state[0])
+        context_h, context_state = self.context_rnn(context_in, state[1])
+        merged = torch.cat(
+            [self.notes_out(self.dropout(notes_h)), self.context_out(self.dropout(context_h))], -1
+        )
+        merged_h, merged_state = self.merge_rnn(merged, state[2])
+        pressed, articulated, velocity = self.head(self.dropout(merged_h)).chunk(3, dim=-1)
+        output = NoteOutput(pressed, articulated, torch.sigmoid(velocity))
+        return output, (notes_state, context_state, merged_state)
+
+
+def build(config: ThreeBranchConfig) -> ThreeBranch:
+    return ThreeBranch(config)
