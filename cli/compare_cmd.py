@@ -1,8 +1,41 @@
-"""`mg compare` (stub until issue 9 lands)."""
+"""`mg compare`: runs side by side in the terminal, and their validation curves as a PNG."""
 
-from mg.cli.common import not_built
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mg.cli.common import one_line_errors
 
 
-def compare() -> None:
-    """Not built yet (issue 9)."""
-    not_built("compare", 9)
+def compare(
+    refs: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="RUN_OR_EXPERIMENT...",
+            help="Run ids, or experiment names (every run in them).",
+        ),
+    ],
+    png: Annotated[
+        Path | None,
+        typer.Option("--png", help="Also draw valid/nll_frame per epoch to this PNG."),
+    ] = None,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking-uri",
+            help="Store to read (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).",
+        ),
+    ] = None,
+) -> None:
+    """Compare runs: backbone, params that differ, best valid/nll_frame, test NLL, speed."""
+    from musicgen.compare import format_table, load_comparison, plot_curves  # mlflow: slow import
+    from musicgen.ui import resolve_tracking_uri
+
+    with one_line_errors():
+        comparison = load_comparison(refs, resolve_tracking_uri(tracking_uri))
+        typer.echo(format_table(comparison))
+        if png is not None:
+            typer.echo(f"wrote {plot_curves(comparison, png)}")
