@@ -17,6 +17,7 @@ from musicgen.errors import CorpusError, Reason
 
 _TUNE_START = re.compile(r"^X:", re.MULTILINE)
 _ABC2MIDI_TIMEOUT_S = 20
+_ERROR_AT = re.compile(r"Error in line-char (?P<line>\d+)-\d+ : (?P<what>.*)")
 
 
 @dataclass(frozen=True)
@@ -25,32 +26,44 @@ class AbcTune:
     number: str  # the X: field
     title: str
     text: str  # the tune's own text, from its X: line on
+    line: int = 1  # line of its X: within the file, from 1
 
 
 def decode_text(data: bytes) -> str:
-    """UTF-8, else Latin-1 (which decodes any byte string)."""
+    """UTF-8 (a byte-order mark dropped), else Latin-1 (which decodes any byte string).
+
+    Line ends become Unix ones, so `X:` at the start of a line is found whatever wrote the file.
+    """
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return data.decode("latin-1")
+        text = data.decode("latin-1")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def split_tunes(text: str) -> tuple[str, list[AbcTune]]:
     """Return the file header and the tunes, each starting at its `X:` line."""
     starts = [m.start() for m in _TUNE_START.finditer(text)]
-    header = text[: starts[0]] if starts else text
-    tunes = []
+    if not starts:
+        return text, []
+    header, tunes = text[: starts[0]], []
     for index, (begin, end) in enumerate(zip(starts, [*starts[1:], len(text)], strict=True)):
         body = text[begin:end].strip() + "\n"
         first_line = body.split("\n", 1)[0]
         title = next((ln[2:].strip() for ln in body.splitlines() if ln.startswith("T:")), "")
-        tunes.append(AbcTune(index, first_line[2:].strip(), title, body))
+        line = text.count("\n", 0, begin) + 1
+        tunes.append(AbcTune(index, first_line[2:].strip(), title, body, line))
     return header, tunes
 
 
-def abc_to_midi_bytes(header: str, tune: AbcTune, path: str) -> bytes:
-    """Run abc2midi on one tune; raise CorpusError(ABC_TUNE) with abc2midi's first error line."""
-    source = _header_fields(header) + _ensure_number(tune.text)
+def abc_to_midi_bytes(header: str, tune: AbcTune, path: str) -> tuple[bytes, int]:
+    """Run abc2midi on one tune -> (MIDI bytes, number of errors abc2midi reported).
+
+    abc2midi skips what it cannot read and still writes a file; those errors are counted. When
+    it writes nothing, raise CorpusError(ABC_TUNE) with its first error line.
+    """
+    fields = _header_fields(header)
+    source = fields + _ensure_number(tune.text)
     with tempfile.TemporaryDirectory(prefix="mg-abc-") as tmp:
         abc_path, midi_path = Path(tmp) / "tune.abc", Path(tmp) / "tune.mid"
         abc_path.write_text(source, encoding="utf-8")
@@ -63,12 +76,11 @@ def abc_to_midi_bytes(header: str, tune: AbcTune, path: str) -> bytes:
                 errors="replace",
             )
         except subprocess.TimeoutExpired:
-            raise CorpusError(
-                path, Reason.ABC_TUNE, f"tune {tune.index}: abc2midi timed out"
-            ) from None
+            raise CorpusError(path, Reason.ABC_TUNE, "abc2midi timed out") from None
+        errors = [_file_line(e, tune.line, fields.count("\n")) for e in _error_lines(proc)]
         if proc.returncode < 0 or not midi_path.exists() or midi_path.stat().st_size == 0:
-            raise CorpusError(path, Reason.ABC_TUNE, f"tune {tune.index}: {_first_error(proc)}")
-        return midi_path.read_bytes()
+            raise CorpusError(path, Reason.ABC_TUNE, _failure(proc, errors))
+        return midi_path.read_bytes(), len(errors)
 
 
 def _header_fields(header: str) -> str:
@@ -82,12 +94,30 @@ def _ensure_number(text: str) -> str:
     return text if first[2:].strip() else f"X:1\n{rest}"
 
 
-def _first_error(proc: subprocess.CompletedProcess) -> str:
+def _error_lines(proc: subprocess.CompletedProcess) -> list[str]:
+    """abc2midi's `Error in line-char L-C : what` lines (it prints them even with -silent)."""
     output = (proc.stdout or "") + (proc.stderr or "")
-    errors = [ln.strip() for ln in output.splitlines() if ln.startswith("Error")]
+    return [ln.strip() for ln in output.splitlines() if ln.startswith("Error")]
+
+
+def _file_line(error: str, tune_line: int, header_lines: int) -> str:
+    """`Error in line-char 7-3 : what` (a line of the text abc2midi saw) -> `line N: what`.
+
+    abc2midi saw `header_lines` lines of the file header's fields, then the tune, whose X: is
+    line `tune_line` of the file.
+    """
+    match = _ERROR_AT.match(error)
+    if not match:
+        return error
+    seen = int(match["line"])
+    where = "header" if seen <= header_lines else f"line {tune_line + seen - header_lines - 1}"
+    return f"{where}: {match['what']}"
+
+
+def _failure(proc: subprocess.CompletedProcess, errors: list[str]) -> str:
     if proc.returncode < 0:
         return f"abc2midi crashed (signal {-proc.returncode})"
-    return errors[0] if errors else "abc2midi produced no MIDI"
+    return f"abc2midi: {errors[0]}" if errors else "abc2midi produced no MIDI"
 
 
 def _abc2midi() -> Path:

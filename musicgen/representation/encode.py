@@ -75,21 +75,37 @@ def notes_from_spans(
     steps: int,
     alpha: int,
 ) -> np.ndarray:
-    """Fill the note matrix from half-open step spans [start, end) of pitch indices 0..α-1."""
-    flat = steps + 1
-    edges = np.bincount(pitch * flat + start, minlength=alpha * flat) - np.bincount(
-        pitch * flat + end, minlength=alpha * flat
-    )
-    pressed = np.cumsum(edges.reshape(alpha, flat), axis=1)[:, :steps].T > 0
-    onset_velocity = np.zeros((steps, alpha), dtype=np.int64)
-    np.maximum.at(onset_velocity, (start, pitch), velocity)
-    articulated = onset_velocity > 0
-    # each pressed step takes the velocity of the latest onset of its pitch at or before it
-    latest = np.where(articulated, np.arange(steps)[:, None], 0)
-    np.maximum.accumulate(latest, axis=0, out=latest)
-    held_velocity = np.take_along_axis(onset_velocity, latest, axis=0)
+    """Fill the note matrix from half-open step spans [start, end) of pitch indices 0..α-1.
+
+    A pressed step takes the velocity of the latest onset of its pitch at or before it (the
+    loudest, when several notes start together). Overlapping spans of one pitch are merged
+    first, so the work and memory are bounded by the pressed cells (≤ steps × α), never by the
+    sum of the note lengths, and the untouched rest of the steps × α plane costs nothing.
+    """
+    row = steps + 1  # keys pitch * row + step never cross from one pitch into the next
+    order = np.lexsort((velocity, start, pitch))
+    key_start = (pitch * row + start)[order]
+    key_end = (pitch * row + end)[order]
+    velocity = velocity[order]
+    cell_key = _pressed_cells(key_start, key_end)
+    last_of_key = np.append(key_start[1:] != key_start[:-1], True)
+    onset_key, onset_velocity = key_start[last_of_key], velocity[last_of_key]
+    latest = np.searchsorted(onset_key, cell_key, side="right") - 1
+    cell_pitch, cell_step = np.divmod(cell_key, row)
+    onset_pitch, onset_step = np.divmod(onset_key, row)
     notes = np.zeros((steps, alpha, 3), dtype=np.uint8)
-    notes[..., PRESSED] = pressed
-    notes[..., ARTICULATED] = articulated
-    notes[..., VELOCITY] = np.where(pressed, held_velocity, 0)
+    notes[cell_step, cell_pitch, PRESSED] = 1
+    notes[cell_step, cell_pitch, VELOCITY] = onset_velocity[latest]
+    notes[onset_step, onset_pitch, ARTICULATED] = onset_velocity > 0
     return notes
+
+
+def _pressed_cells(key_start: np.ndarray, key_end: np.ndarray) -> np.ndarray:
+    """Sorted keys of every cell covered by the spans [key_start, key_end), sorted by start."""
+    reach = np.maximum.accumulate(key_end)
+    new_run = np.append(True, key_start[1:] > reach[:-1])
+    run_start = key_start[new_run]
+    run_end = reach[np.append(new_run[1:], True)]
+    lengths = run_end - run_start
+    first_cell = np.cumsum(lengths) - lengths
+    return np.repeat(run_start - first_cell, lengths) + np.arange(int(lengths.sum()))

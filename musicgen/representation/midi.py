@@ -29,11 +29,16 @@ class NoteEvents:
 
 
 def check_midi_header(data: bytes, path: str) -> None:
-    """Raise CorpusError when the chunk structure is not a complete, usable Standard MIDI File."""
+    """Raise CorpusError when the chunk structure is not a complete, usable Standard MIDI File.
+
+    Like symusic (and mido), only the tracks the header declares are read: bytes after them are
+    ignored, chunks of unknown kinds are skipped, and a file that ends before its last declared
+    track is truncated.
+    """
     if len(data) < 14:
         raise CorpusError(path, Reason.TRUNCATED, f"MIDI header cut short ({len(data)} bytes)")
-    length, fmt, ntracks, division = struct.unpack(">IHHH", data[4:14])
-    if length < 6 or fmt > 2:
+    length, fmt, ntracks, division = struct.unpack_from(">IHHH", data, 4)
+    if length != 6 or fmt > 2:
         raise CorpusError(
             path, Reason.BAD_HEADER, f"bad MIDI header (length {length}, format {fmt})"
         )
@@ -41,26 +46,26 @@ def check_midi_header(data: bytes, path: str) -> None:
         raise CorpusError(path, Reason.SMPTE_DIVISION, "SMPTE time division is not supported")
     if division == 0:
         raise CorpusError(path, Reason.DIVISION_ZERO, "MIDI division is 0 ticks per beat")
-    found = _count_track_chunks(data, 8 + length, path)
-    if ntracks == 0 or found == 0:
+    if ntracks == 0:
         raise CorpusError(path, Reason.NO_TRACKS, "MIDI file has no tracks")
+    _check_track_chunks(data, ntracks, path)
 
 
-def _count_track_chunks(data: bytes, offset: int, path: str) -> int:
-    tracks = 0
-    while offset + 8 <= len(data):
-        kind, size = (
-            data[offset : offset + 4],
-            struct.unpack(">I", data[offset + 4 : offset + 8])[0],
-        )
+def _check_track_chunks(data: bytes, ntracks: int, path: str) -> None:
+    offset, found = 14, 0
+    while found < ntracks:
+        if offset + 8 > len(data):
+            raise CorpusError(
+                path, Reason.TRUNCATED, f"MIDI file ends after {found} of {ntracks} tracks"
+            )
+        kind, size = data[offset : offset + 4], struct.unpack_from(">I", data, offset + 4)[0]
         if offset + 8 + size > len(data):
             missing = offset + 8 + size - len(data)
             raise CorpusError(
                 path, Reason.TRUNCATED, f"MIDI track truncated ({missing} bytes missing)"
             )
-        tracks += kind == b"MTrk"
+        found += kind == b"MTrk"
         offset += 8 + size
-    return tracks
 
 
 def parse_midi(data: bytes, path: str) -> NoteEvents:
@@ -71,7 +76,8 @@ def parse_midi(data: bytes, path: str) -> NoteEvents:
     try:
         score = symusic.Score.from_midi(data)
     except Exception as exc:  # symusic raises RuntimeError/ValueError with its own wording
-        raise CorpusError(path, Reason.UNREADABLE, f"MIDI could not be parsed: {exc}") from None
+        detail = str(exc).removeprefix("MiniMidi: ").removesuffix(": iostream error")
+        raise CorpusError(path, Reason.UNREADABLE, f"MIDI could not be parsed: {detail}") from None
     return score_to_events(score, path)
 
 
@@ -94,6 +100,8 @@ def score_to_events(score, path: str) -> NoteEvents:
         raise CorpusError(path, Reason.NO_PITCHED_NOTES, f"MIDI has {what}")
     start = np.concatenate([p["time"] for p in parts]).astype(np.int64)
     duration = np.concatenate([p["duration"] for p in parts]).astype(np.int64)
+    if start.min() < 0 or duration.min() < 0:  # symusic's int32 ticks wrapped around
+        raise CorpusError(path, Reason.TOO_LONG, "absurd length: ticks beyond 2^31")
     sigs = score.time_signatures
     return NoteEvents(
         start=start,

@@ -99,22 +99,28 @@ def _abc_result(text: str, source: str, grid: Grid) -> FileResult:
     pieces, failures = [], []
     for tune in tunes:
         try:
-            midi = abc_format.abc_to_midi_bytes(header, tune, source)
-            notes, stats = encode_events(parse_midi(midi, source), grid, source)
-        except CorpusError as exc:
+            pieces.append(_abc_piece(header, tune, source, grid))
+        except CorpusError as exc:  # one broken tune: recorded, the others go on
             failures.append(
-                CorpusError(
-                    source, Reason.ABC_TUNE, f"tune {tune.index} ({tune.title}): {exc.detail}"
-                )
+                CorpusError(source, exc.reason, f"tune {tune.index} ({tune.title}): {exc.detail}")
             )
-            continue
-        pieces.append(Piece(notes, source, tune.index, tune.title, tune.text, stats.as_dict()))
     if not pieces:
-        detail = failures[0].detail if failures else "no tune"
         raise CorpusError(
-            source, Reason.ABC_NO_TUNE, f"no parseable tune among {len(tunes)}; first: {detail}"
+            source,
+            Reason.ABC_NO_TUNE,
+            f"no parseable tune among {len(tunes)}; first: {failures[0].detail}",
         )
     return FileResult(source, pieces, failures)
+
+
+def _abc_piece(header: str, tune: abc_format.AbcTune, source: str, grid: Grid) -> Piece:
+    midi, abc_errors = abc_format.abc_to_midi_bytes(header, tune, source)
+    events = parse_midi(midi, source)
+    notes, stats = encode_events(events, grid, source)
+    stats.dropped["abc2midi_errors"] = abc_errors
+    return Piece(
+        notes, source, tune.index, tune.title, tune.text, stats.as_dict(), events.time_signature
+    )
 
 
 def _musicxml_result(data: bytes, source: str, grid: Grid) -> FileResult:
@@ -123,7 +129,9 @@ def _musicxml_result(data: bytes, source: str, grid: Grid) -> FileResult:
         import music21
 
         score = (
-            music21.converter.parseData(data) if not source.endswith(".mxl") else _parse_mxl(data)
+            _parse_mxl(data)
+            if source.lower().endswith(".mxl")
+            else music21.converter.parseData(data)
         )
         midi = music21.midi.translate.streamToMidiFile(score).writestr()
     except CorpusError:

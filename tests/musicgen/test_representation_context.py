@@ -1,0 +1,90 @@
+"""The causal context: step t never sees a later step, and ingest and generation agree bit for bit."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from musicgen.grid import Grid
+from musicgen.representation import (
+    CONTEXT_DTYPE,
+    PRESSED,
+    context_kernel,
+    context_matrix,
+    context_of_windows,
+    kernel_spec,
+    read_file,
+)
+
+
+def random_notes(steps: int, alpha: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    notes = np.zeros((steps, alpha, 3), dtype=np.uint8)
+    pressed = rng.random((steps, alpha)) < 0.15
+    notes[..., 0] = pressed
+    notes[..., 1] = pressed & (rng.random((steps, alpha)) < 0.5)
+    notes[..., 2] = np.where(pressed, rng.integers(1, 128, (steps, alpha)), 0)
+    return notes
+
+
+@pytest.fixture(scope="module")
+def real_notes(nottingham, grid) -> np.ndarray:
+    return read_file(nottingham / "MIDI" / "melody" / "ashover1.mid", grid).pieces[0].notes
+
+
+def test_context_at_t_ignores_every_later_step(real_notes, grid):
+    context = context_matrix(real_notes, grid.steps_per_beat)
+    rng = np.random.default_rng(0)
+    for t in [0, 1, grid.steps_per_beat, 37, len(real_notes) - 2]:
+        changed = real_notes.copy()
+        changed[t + 1 :] = random_notes(len(real_notes) - t - 1, grid.alpha, int(rng.integers(1e6)))
+        again = context_matrix(changed, grid.steps_per_beat)
+        np.testing.assert_array_equal(again[: t + 1], context[: t + 1], err_msg=f"t={t}")
+        assert not np.array_equal(again[t + 1 :], context[t + 1 :])  # the change was seen later
+
+
+def test_one_window_at_a_time_equals_the_whole_piece(grid):
+    # generation computes C_t from its last ε+1 frames; ingest from the whole piece
+    notes = random_notes(40, grid.alpha, seed=1)
+    whole = context_matrix(notes, grid.steps_per_beat)
+    history = np.concatenate([np.zeros((grid.steps_per_beat, grid.alpha, 3), np.uint8), notes])
+    for t in range(len(notes)):
+        window = history[t : t + grid.steps_per_beat + 1]
+        np.testing.assert_array_equal(context_of_windows(window), whole[t])
+    batched = np.stack([history[t : t + grid.steps_per_beat + 1] for t in (3, 9)])
+    np.testing.assert_array_equal(context_of_windows(batched), whole[[3, 9]])
+
+
+@pytest.mark.parametrize("steps_per_beat", [2, 4])
+def test_a_single_note_reaches_eps_steps_ahead_and_one_pitch_aside(steps_per_beat):
+    notes = np.zeros((20, 10, 3), dtype=np.uint8)
+    notes[5, 4] = (1, 1, 127)
+    context = context_matrix(notes, steps_per_beat).astype(np.float32)
+    touched = np.argwhere(context[..., PRESSED] > 0)
+    assert {int(s) for s, _ in touched} == set(range(5, 6 + steps_per_beat))
+    assert {int(p) for _, p in touched} == {3, 4, 5}
+    centre = context[5 : 6 + steps_per_beat, 4, PRESSED]
+    assert np.all(np.diff(centre) < 0)  # the newest step weighs most
+    np.testing.assert_allclose(context[5:, 3, PRESSED], context[5:, 4, PRESSED] / 2, rtol=1e-3)
+    np.testing.assert_array_equal(context[..., 0], context[..., 2])  # velocity 127 = full
+
+
+def test_context_is_compact_bounded_and_its_kernel_is_recorded(grid):
+    notes = np.zeros((8, grid.alpha, 3), dtype=np.uint8)
+    notes[:, :] = (1, 1, 127)  # everything pressed, loudest: the upper bound
+    context = context_matrix(notes, grid.steps_per_beat)
+    assert context.dtype == CONTEXT_DTYPE and context.shape == notes.shape
+    assert float(context.max()) == 1.0 and float(context.min()) >= 0.0
+    spec = json.loads(json.dumps(kernel_spec(grid)))
+    assert spec["weights"] == context_kernel(grid.steps_per_beat)[:, 0, :].astype(int).tolist()
+    assert np.array(spec["weights"]).shape == (3, grid.steps_per_beat + 1)
+    assert "causal" in spec["window"]
+
+
+def test_context_of_another_grid_uses_its_own_window():
+    grid = Grid(steps_per_beat=2)
+    notes = random_notes(12, grid.alpha, seed=3)
+    assert context_kernel(2).shape == (3, 3, 3)
+    assert context_matrix(notes, grid.steps_per_beat).shape == notes.shape
