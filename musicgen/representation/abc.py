@@ -1,12 +1,15 @@
-"""ABC files: split into tunes on `X:`, convert each with the abc2midi that symusic bundles.
+"""ABC files: split into tunes on `X:`, convert them with the abc2midi that symusic bundles.
 
 A file's header (the lines before its first `X:`) applies to every tune, as the ABC standard
-says. abc2midi runs in a subprocess with a timeout, so a tune that crashes or hangs it is one
-broken tune, never a broken run.
+says. abc2midi runs in a subprocess with a timeout: once for the whole file (its tunes numbered
+1..n so that each gets its own MIDI file), which costs one process instead of one per tune; if
+that run crashes or hangs, each tune runs alone, so a tune that breaks abc2midi is one broken
+tune, never a broken file.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 import subprocess
 import tempfile
@@ -46,14 +49,65 @@ def split_tunes(text: str) -> tuple[str, list[AbcTune]]:
     starts = [m.start() for m in _TUNE_START.finditer(text)]
     if not starts:
         return text, []
-    header, tunes = text[: starts[0]], []
+    header, tunes, line, counted = text[: starts[0]], [], 1, 0
     for index, (begin, end) in enumerate(zip(starts, [*starts[1:], len(text)], strict=True)):
+        line, counted = line + text.count("\n", counted, begin), begin
         body = text[begin:end].strip() + "\n"
         first_line = body.split("\n", 1)[0]
         title = next((ln[2:].strip() for ln in body.splitlines() if ln.startswith("T:")), "")
-        line = text.count("\n", 0, begin) + 1
         tunes.append(AbcTune(index, first_line[2:].strip(), title, body, line))
     return header, tunes
+
+
+def render_tunes(
+    text: str, tunes: list[AbcTune], path: str
+) -> list[tuple[bytes, int] | CorpusError]:
+    """Per tune: (MIDI bytes, number of abc2midi errors in it), or why it has no MIDI."""
+    lines = text.split("\n")
+    for tune in tunes:  # unique numbers 1..n: abc2midi names each tune's file by its X:
+        lines[tune.line - 1] = f"X:{tune.index + 1}"
+    with tempfile.TemporaryDirectory(prefix="mg-abc-") as tmp:
+        (Path(tmp) / "tunes.abc").write_text("\n".join(lines), encoding="utf-8")
+        try:
+            proc = _run_abc2midi(["tunes.abc"], tmp, _ABC2MIDI_TIMEOUT_S + 0.1 * len(tunes))
+        except subprocess.TimeoutExpired:
+            proc = None
+        if proc is None or proc.returncode < 0:  # one tune broke abc2midi: find which, alone
+            header = text[: text.find("X:")] if tunes else text
+            return [_render_alone(header, tune, path) for tune in tunes]
+        errors = _errors_by_tune(_error_lines(proc), tunes)
+        return [
+            _tune_midi(Path(tmp) / f"tunes{tune.index + 1}.mid", errors[tune.index], path)
+            for tune in tunes
+        ]
+
+
+def _render_alone(header: str, tune: AbcTune, path: str) -> tuple[bytes, int] | CorpusError:
+    try:
+        return abc_to_midi_bytes(header, tune, path)
+    except CorpusError as exc:
+        return exc
+
+
+def _tune_midi(midi_path: Path, errors: list[str], path: str) -> tuple[bytes, int] | CorpusError:
+    if not midi_path.exists() or midi_path.stat().st_size == 0:
+        detail = f"abc2midi: {errors[0]}" if errors else "abc2midi produced no MIDI"
+        return CorpusError(path, Reason.ABC_TUNE, detail)
+    return midi_path.read_bytes(), len(errors)
+
+
+def _errors_by_tune(errors: list[str], tunes: list[AbcTune]) -> list[list[str]]:
+    """abc2midi's error lines (file line numbers) -> `line N: what`, grouped by tune."""
+    starts = [tune.line for tune in tunes]
+    grouped: list[list[str]] = [[] for _ in tunes]
+    for error in errors:
+        match = _ERROR_AT.match(error)
+        if match:
+            line = int(match["line"])
+            owner = bisect.bisect_right(starts, line) - 1
+            if owner >= 0:  # errors in the file header belong to no tune
+                grouped[owner].append(f"line {line}: {match['what']}")
+    return grouped
 
 
 def abc_to_midi_bytes(header: str, tune: AbcTune, path: str) -> tuple[bytes, int]:
@@ -68,19 +122,24 @@ def abc_to_midi_bytes(header: str, tune: AbcTune, path: str) -> tuple[bytes, int
         abc_path, midi_path = Path(tmp) / "tune.abc", Path(tmp) / "tune.mid"
         abc_path.write_text(source, encoding="utf-8")
         try:
-            proc = subprocess.run(
-                [str(_abc2midi()), str(abc_path), "-o", str(midi_path), "-silent"],
-                capture_output=True,
-                text=True,
-                timeout=_ABC2MIDI_TIMEOUT_S,
-                errors="replace",
-            )
+            proc = _run_abc2midi([str(abc_path), "-o", str(midi_path)], tmp, _ABC2MIDI_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             raise CorpusError(path, Reason.ABC_TUNE, "abc2midi timed out") from None
         errors = [_file_line(e, tune.line, fields.count("\n")) for e in _error_lines(proc)]
         if proc.returncode < 0 or not midi_path.exists() or midi_path.stat().st_size == 0:
             raise CorpusError(path, Reason.ABC_TUNE, _failure(proc, errors))
         return midi_path.read_bytes(), len(errors)
+
+
+def _run_abc2midi(args: list[str], cwd: str, timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(_abc2midi()), *args, "-silent"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        errors="replace",
+    )
 
 
 def _header_fields(header: str) -> str:

@@ -53,6 +53,10 @@ def encode_events(events: NoteEvents, grid: Grid, path: str) -> tuple[np.ndarray
             path, Reason.NO_NOTES_IN_RANGE, f"no notes within MIDI {grid.low}..{grid.high}"
         )
     keep = start < grid.max_steps
+    if not keep.any():
+        raise CorpusError(
+            path, Reason.TOO_LONG, f"every note starts after the cap of {grid.max_steps} steps"
+        )
     stats.dropped["notes_beyond_cap"] = int((~keep).sum())
     stats.dropped["steps_truncated"] = max(0, int(end.max()) - grid.max_steps)
     start, end, pitch, velocity = (

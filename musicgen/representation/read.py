@@ -93,13 +93,13 @@ def _midi_result(data: bytes, source: str, grid: Grid) -> FileResult:
 
 
 def _abc_result(text: str, source: str, grid: Grid) -> FileResult:
-    header, tunes = abc_format.split_tunes(text)
+    _, tunes = abc_format.split_tunes(text)
     if not tunes:
         raise CorpusError(source, Reason.ABC_NO_TUNE, "ABC file has no tune (no X: line)")
     pieces, failures = [], []
-    for tune in tunes:
+    for tune, midi in zip(tunes, abc_format.render_tunes(text, tunes, source), strict=True):
         try:
-            pieces.append(_abc_piece(header, tune, source, grid))
+            pieces.append(_abc_piece(tune, midi, source, grid))
         except CorpusError as exc:  # one broken tune: recorded, the others go on
             failures.append(
                 CorpusError(source, exc.reason, f"tune {tune.index} ({tune.title}): {exc.detail}")
@@ -113,11 +113,14 @@ def _abc_result(text: str, source: str, grid: Grid) -> FileResult:
     return FileResult(source, pieces, failures)
 
 
-def _abc_piece(header: str, tune: abc_format.AbcTune, source: str, grid: Grid) -> Piece:
-    midi, abc_errors = abc_format.abc_to_midi_bytes(header, tune, source)
-    events = parse_midi(midi, source)
+def _abc_piece(
+    tune: abc_format.AbcTune, midi: tuple[bytes, int] | CorpusError, source: str, grid: Grid
+) -> Piece:
+    if isinstance(midi, CorpusError):
+        raise midi
+    events = parse_midi(midi[0], source)
     notes, stats = encode_events(events, grid, source)
-    stats.dropped["abc2midi_errors"] = abc_errors
+    stats.dropped["abc2midi_errors"] = midi[1]
     return Piece(
         notes, source, tune.index, tune.title, tune.text, stats.as_dict(), events.time_signature
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from musicgen.errors import CorpusError, Reason
 from musicgen.grid import Grid
 from musicgen.representation import ARTICULATED, PRESSED, VELOCITY, read_bytes, read_file
 
@@ -113,3 +114,11 @@ def test_a_piece_beyond_the_step_cap_is_truncated_and_counted(smf):
     assert len(piece.notes) == 64
     assert piece.stats["notes_beyond_cap"] == 5
     assert piece.stats["steps_truncated"] == 84 - 64
+
+
+def test_a_piece_whose_notes_all_start_beyond_the_cap_is_too_long(smf):
+    grid = Grid(max_steps=64, absurd_steps=10_000)
+    track = smf.track([(24 * 100, [0x90, 60, 100]), (24, [0x80, 60, 0])])  # starts at step 100
+    with pytest.raises(CorpusError) as caught:
+        read_bytes(smf.header(0, 1, DIVISION) + track, "late.mid", grid)
+    assert caught.value.reason == Reason.TOO_LONG and caught.value.path == "late.mid"

@@ -70,7 +70,8 @@ def test_nottingham_midi_round_trips_and_matches_pretty_midi(nottingham, grid):
 
 def test_nottingham_abc_every_tune_parses_and_round_trips(nottingham, grid):
     files = sorted((nottingham / "ABC_cleaned").glob("*.abc"))
-    for path in files[:4]:  # ~500 tunes; abc2midi runs once per tune
+    assert len(files) == 14
+    for path in files:  # ~1,000 tunes
         result = read_file(path, grid)
         assert result.failures == [], path
         declared = len(re.findall(r"^X:", path.read_text(encoding="latin-1"), re.MULTILINE))
