@@ -12,14 +12,9 @@ import numpy as np
 
 from musicgen.grid import Grid
 from musicgen.representation.encode import ARTICULATED, PRESSED, VELOCITY
+from musicgen.representation.summary import pitch_name
 
-_NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
 _MARGIN = 2  # pitches shown below the lowest and above the highest note
-
-
-def pitch_name(midi_pitch: int) -> str:
-    """60 -> 'C4' (scientific pitch notation)."""
-    return f"{_NAMES[midi_pitch % 12]}{midi_pitch // 12 - 1}"
 
 
 def pianoroll_png(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.image import imread
 
-from musicgen.plot import pianoroll_png, pitch_name
+from musicgen.plot import pianoroll_png
 from musicgen.representation import read_file
 
 
@@ -49,7 +49,3 @@ def test_a_repeated_note_is_cut_where_it_is_articulated(tmp_path, grid):
 def test_silence_still_draws_the_empty_roll(tmp_path, grid):
     path = pianoroll_png(np.zeros((0, grid.alpha, 3), np.uint8), grid, tmp_path / "empty.png")
     assert imread(path).shape[0] > 100
-
-
-def test_pitch_names_are_scientific():
-    assert [pitch_name(p) for p in (21, 60, 61, 108)] == ["A0", "C4", "C#4", "C8"]
