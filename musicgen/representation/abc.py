@@ -64,6 +64,7 @@ def render_tunes(
 ) -> list[tuple[bytes, int] | CorpusError]:
     """Per tune: (MIDI bytes, number of abc2midi errors in it), or why it has no MIDI."""
     lines = text.split("\n")
+    header = "\n".join(lines[: tunes[0].line - 1]) if tunes else text
     for tune in tunes:  # unique numbers 1..n: abc2midi names each tune's file by its X:
         lines[tune.line - 1] = f"X:{tune.index + 1}"
     with tempfile.TemporaryDirectory(prefix="mg-abc-") as tmp:
@@ -73,7 +74,6 @@ def render_tunes(
         except subprocess.TimeoutExpired:
             proc = None
         if proc is None or proc.returncode < 0:  # one tune broke abc2midi: find which, alone
-            header = text[: text.find("X:")] if tunes else text
             return [_render_alone(header, tune, path) for tune in tunes]
         errors = _errors_by_tune(_error_lines(proc), tunes)
         return [

@@ -81,6 +81,7 @@ BAD_FILES = {
         lambda smf: b"X:1\nT:no key\n\nX:2\nT:none\n",
         Reason.ABC_NO_TUNE,
     ),
+    "musicxml_garbage": ("score.mxl", lambda smf: b"PK\x03\x04 not a zip", Reason.UNREADABLE),
     "abc_only_rests": ("a.abc", lambda smf: b"X:1\nT:rests\nK:C\nz4|z4|\n", Reason.ABC_NO_TUNE),
 }
 
