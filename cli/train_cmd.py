@@ -1,8 +1,155 @@
-"""`mg train` (stub until issue 6 lands)."""
+"""`mg train`: parse the options, call musicgen.train.train, print what the run became."""
 
-from mg.cli.common import not_built
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from mg.cli.common import one_line_errors, show_progress
+from musicgen.distributed import Placement
+from musicgen.train_config import TrainConfig, TrainRequest
+
+DEFAULTS = TrainConfig()
 
 
-def train() -> None:
-    """Not built yet (issue 6)."""
-    not_built("train", 6)
+def train(
+    data: Annotated[
+        Path, typer.Option("--data", help="Ingested dataset folder (mg ingest --out).")
+    ],
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Model family (see `mg zoo`). [default: three-branch]"),
+    ] = None,
+    backbone: Annotated[
+        str | None, typer.Option("--backbone", help="Recurrent cell: lstm or gru (the preset's).")
+    ] = None,
+    preset: Annotated[
+        str | None, typer.Option("--preset", help="Size preset: tiny or base. [default: base]")
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help=f"Epochs at most. [default: {DEFAULTS.epochs}]")
+    ] = None,
+    max_steps: Annotated[
+        int | None,
+        typer.Option("--max-steps", help="Optimizer steps at most (0: no cap). [default: 0]"),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", help=f"Segments per batch. [default: {DEFAULTS.batch_size}]"),
+    ] = None,
+    hidden: Annotated[
+        int | None, typer.Option(help="Hidden size of the recurrent layers (the preset's).")
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Seed of initialisation, shuffling, dropout and samples. [default: 0]"),
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option(help=f"Peak learning rate (AdamW). [default: {DEFAULTS.lr}]")
+    ] = None,
+    patience: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Stop after this many epochs without a better valid/nll_frame (0: never). [default: {DEFAULTS.patience}]"
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="DataLoader worker processes. [default: 0]")
+    ] = None,
+    samples: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Pieces generated from the best checkpoint at the end. [default: {DEFAULTS.samples}]"
+        ),
+    ] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda (mixed precision) or auto.")] = "cpu",
+    experiment: Annotated[str | None, typer.Option(help="MLflow experiment name.")] = None,
+    register: Annotated[
+        str | None,
+        typer.Option(help="Register the model under this name (aliases latest, champion)."),
+    ] = None,
+    resume: Annotated[
+        str | None, typer.Option(help="Continue this MLflow run from its last checkpoint.")
+    ] = None,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking-uri",
+            help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db]",
+        ),
+    ] = None,
+) -> None:
+    """Train a zoo model on an ingested dataset, tracked in MLflow."""
+    from musicgen.train import train as run_training
+
+    request = TrainRequest(
+        data=data,
+        family=model,
+        preset=preset,
+        model_overrides={"backbone": backbone, "hidden": hidden},
+        train_overrides={
+            "epochs": epochs,
+            "max_steps": max_steps,
+            "batch_size": batch_size,
+            "seed": seed,
+            "lr": lr,
+            "patience": patience,
+            "workers": workers,
+            "samples": samples,
+        },  # fmt: skip
+        experiment=experiment,
+        register=register,
+        resume=resume,
+        tracking_uri=tracking_uri,
+        device=device,
+    )
+    with one_line_errors():
+        placement = Placement.from_env(device)
+        progress = EpochLines(bar=show_progress()) if placement.is_main else None
+        result = run_training(request, placement, progress)
+    if result.run_id:
+        _report(result)
+
+
+def _report(result) -> None:
+    stop = " (stopped early)" if result.stopped_early else ""
+    typer.echo(
+        f"run {result.run_id}: {result.epochs} epochs, {result.steps} steps{stop}; "
+        f"best {result.selection_metric} {result.best_value:.4f} at epoch {result.best_epoch}"
+    )
+    typer.echo(f"model: {result.model_uri}  (also runs:/{result.run_id}/model)")
+    if result.registered:
+        version = result.registered
+        aliases = "latest, champion" if version.champion else "latest"
+        typer.echo(f"registered: models:/{version.name}/{version.version} (aliases: {aliases})")
+
+
+class EpochLines:
+    """A line per epoch on stderr, and on a terminal a bar per epoch with loss and frames/s."""
+
+    def __init__(self, bar: bool) -> None:
+        self.show_bar = bar
+        self.bar = None
+
+    def epoch_start(self, epoch: int, batches: int) -> None:
+        if self.show_bar:
+            self.bar = click.progressbar(
+                length=max(batches, 1), label=f"epoch {epoch}", file=sys.stderr, show_pos=True,
+                item_show_func=lambda text: text,
+            )  # fmt: skip
+            self.bar.__enter__()
+
+    def batch_end(self, loss: float, frames_per_s: float) -> None:
+        if self.bar is not None:
+            self.bar.update(1, f"loss {loss:.3f}, {frames_per_s:,.0f} frames/s")
+
+    def epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+        typer.echo(f"epoch {epoch}: {shown}", err=True)

@@ -1,0 +1,170 @@
+"""The trainer on a real dataset and a real SQLite MLflow store: what a run records, what it
+registers, what loads back, and how it stops."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import uuid
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from mlflow.tracking import MlflowClient
+from train_fixture import GRID, in_store, mlflow_store, train_data  # noqa: F401
+
+from musicgen import tracking
+from musicgen.grid import Grid
+from musicgen.train import TrainResult, train
+from musicgen.train_config import RunConfig, TrainRequest
+
+EPOCH_METRICS = (
+    "train/loss",
+    "train/frames_per_s",
+    "valid/loss",
+    "valid/nll_frame",
+    "valid/nll_articulation",
+    "valid/velocity_mae",
+)
+
+
+def tiny(data: Path, uri: str, register: str | None = None, **train_options) -> TrainRequest:
+    options = {"epochs": 3, "batch_size": 16, "seed": 7, "lr": 0.01, "samples": 2}
+    return TrainRequest(
+        data=data,
+        preset="tiny",
+        model_overrides={"backbone": "gru"},
+        train_overrides={**options, **train_options},
+        experiment="trainer-tests",
+        register=register,
+        tracking_uri=uri,
+    )
+
+
+def comparable(metrics: dict[str, float]) -> dict[str, float]:
+    """Every metric but the wall-clock throughput."""
+    return {k: v for k, v in metrics.items() if k != "train/frames_per_s"}
+
+
+@pytest.fixture(scope="module")
+def registered(train_data, in_store) -> dict[str, TrainResult]:  # noqa: F811
+    """Three registered versions of one name: worse (1 epoch), better (3 epochs), equal (the same
+    command again)."""
+    name = f"tunes-{uuid.uuid4().hex[:8]}"
+    return {
+        "name": name,
+        "worse": train(tiny(train_data, in_store, name, epochs=1, samples=0)),
+        "better": train(tiny(train_data, in_store, name)),
+        "again": train(tiny(train_data, in_store, name)),
+    }
+
+
+def test_run_records_params_metrics_per_epoch_and_tags(registered, train_data):  # noqa: F811
+    result = registered["better"]
+    run = MlflowClient().get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    params = run.data.params
+    assert params["model.family"] == "three-branch" and params["model.backbone"] == "gru"
+    assert params["model.hidden"] == "32" and params["model.alpha"] == str(GRID.alpha)
+    assert params["data.steps_per_beat"] == "4" and params["data.bars"] == "4"
+    assert params["train.lr"] == "0.01" and params["train.batch_size"] == "16"
+    assert {"train.epochs", "train.max_steps", "train.seed", "train.patience"} <= set(params)
+    client = MlflowClient()
+    for key in EPOCH_METRICS:
+        assert [m.step for m in client.get_metric_history(result.run_id, key)] == [1, 2, 3], key
+    manifest = (train_data / "manifest.json").read_bytes()
+    tags = run.data.tags
+    assert tags["mg.dataset_manifest_sha256"] == hashlib.sha256(manifest).hexdigest()
+    assert Path(tags["mg.dataset_path"]) == train_data.resolve()
+    assert tags["mg.family"] == "three-branch" and tags["mg.backbone"] == "gru"
+    commit = tracking.git_commit(Path(tracking.__file__).parent)
+    assert tags.get("mg.git_commit") == commit
+
+
+def test_run_holds_config_manifest_samples_and_checkpoints(registered, tmp_path):
+    run_id = registered["better"].run_id
+    folder = Path(mlflow.artifacts.download_artifacts(run_id=run_id, dst_path=str(tmp_path)))
+    config = RunConfig.from_json(json.loads((folder / "config/train_config.json").read_text()))
+    assert config.grid == GRID and config.train.epochs == 3 and config.model.backbone == "gru"
+    assert (folder / "dataset/manifest.json").is_file()
+    samples = sorted(p.name for p in (folder / "samples").iterdir())
+    assert [s for s in samples if s.endswith(".mid")] == ["sample-00.mid", "sample-01.mid"]
+    assert [s for s in samples if s.endswith(".png")] == ["sample-00.png", "sample-01.png"]
+    pointer = json.loads((folder / "checkpoints/last.json").read_text())
+    assert pointer["epoch"] == 3
+    last = folder / "checkpoints" / pointer["slot"]
+    for name in ("config.json", "model.safetensors", "optimizer.safetensors", "trainer.json"):
+        assert (last / "state" / name).is_file(), name
+    assert (last / "best" / "model.safetensors").is_file()
+
+
+def test_champion_loads_through_pyfunc_without_pickles_and_generates(registered, tmp_path):
+    name = registered["name"]
+    model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    pieces = model.predict({"steps": 16, "num": 2, "seed": 3})
+    assert pieces.shape == (2, 16, GRID.alpha, 3) and pieces.dtype == np.uint8
+    assert set(np.unique(pieces[..., :2])) <= {0, 1}
+    again = model.predict({"steps": 16, "num": 2, "seed": 3})
+    np.testing.assert_array_equal(pieces, again)
+    folder = Path(
+        mlflow.artifacts.download_artifacts(f"models:/{name}@champion", dst_path=str(tmp_path))
+    )
+    assert not list(folder.rglob("*.pkl")) and not list(folder.rglob("*.pickle"))
+    recorded = json.loads((folder / "artifacts/mg_model/config.json").read_text())
+    assert Grid.from_dict(recorded["grid"]) == GRID
+    assert (folder / "artifacts/mg_model/model.safetensors").is_file()
+
+
+def test_champion_moves_only_on_improvement(registered):
+    client, name = MlflowClient(), registered["name"]
+    worse, better, again = (registered[k] for k in ("worse", "better", "again"))
+    assert better.best_value < worse.best_value and again.best_value == better.best_value
+    assert [worse.registered.champion, better.registered.champion] == [True, True]
+    assert again.registered.champion is False
+    champion = client.get_model_version_by_alias(name, "champion")
+    assert str(champion.version) == better.registered.version
+    assert float(champion.tags["mg.metric_value"]) == better.best_value
+    assert champion.tags["mg.metric"] == "valid/nll_frame"
+    latest = client.get_model_version_by_alias(name, "latest")
+    assert str(latest.version) == again.registered.version
+
+
+def test_same_seed_gives_the_same_metrics(registered):
+    better, again = registered["better"], registered["again"]
+    assert better.run_id != again.run_id
+    assert comparable(better.metrics) == comparable(again.metrics)
+    first = MlflowClient().get_run(better.run_id).data.metrics
+    second = MlflowClient().get_run(again.run_id).data.metrics
+    assert comparable(first) == comparable(second)
+
+
+def test_early_stopping_stops_and_keeps_the_best_epoch(train_data, in_store):  # noqa: F811
+    # lr 0: the weights never change, so valid/nll_frame never improves after epoch 1
+    result = train(tiny(train_data, in_store, epochs=10, patience=2, lr=0.0, samples=0))
+    assert result.stopped_early and result.epochs == 3 and result.best_epoch == 1
+    run = MlflowClient().get_run(result.run_id)
+    assert run.data.tags["mg.stopped_early"] == "true" and run.data.tags["mg.best_epoch"] == "1"
+    history = MlflowClient().get_metric_history(result.run_id, "valid/nll_frame")
+    assert [m.step for m in history] == [1, 2, 3]
+
+
+def test_a_run_that_fails_mid_training_ends_failed(train_data, in_store, tmp_path):  # noqa: F811
+    broken = tmp_path / "broken"
+    shutil.copytree(train_data, broken)
+    shard = broken / "train" / "part-00001.parquet"
+    column = pq.ParquetFile(shard).metadata.row_group(1).column(0)
+    data = bytearray(shard.read_bytes())
+    start = column.data_page_offset + 40
+    data[start : start + 200] = b"\xab" * 200  # a damaged page: the footer still reads
+    shard.write_bytes(bytes(data))
+    experiment = f"failing-{uuid.uuid4().hex[:8]}"
+    request = tiny(broken, in_store, samples=0)
+    request.experiment = experiment
+    with pytest.raises(OSError):
+        train(request)
+    runs = mlflow.search_runs(experiment_names=[experiment], output_format="list")
+    assert [run.info.status for run in runs] == ["FAILED"]
+    assert mlflow.active_run() is None

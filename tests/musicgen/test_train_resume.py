@@ -1,0 +1,84 @@
+"""Resume: `mg train` killed with SIGKILL after a checkpoint, then `--resume RUN_ID`, ends with the
+same metrics as an uninterrupted run of the same seed, and ends the run it took over."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import mlflow
+from mlflow.tracking import MlflowClient
+from train_fixture import cpu_env, in_store, mlflow_store, train_data  # noqa: F401
+
+from musicgen.train import train
+from musicgen.train_config import TrainRequest
+
+OPTIONS = {"epochs": 4, "batch_size": 16, "seed": 5, "lr": 0.01, "samples": 0}
+MG = Path(sys.executable).with_name("mg")
+
+
+def command(data: Path, uri: str, experiment: str) -> list[str]:
+    args = [str(MG), "train", "--data", str(data), "--preset", "tiny", "--backbone", "gru"]
+    for name, value in OPTIONS.items():
+        args += [f"--{name.replace('_', '-')}", str(value)]
+    return args + ["--experiment", experiment, "--tracking-uri", uri]
+
+
+def first_checkpoint(experiment: str, process: subprocess.Popen, timeout: float = 90) -> str:
+    """The run id, once the run has uploaded its first checkpoint."""
+    client, deadline = MlflowClient(), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[1].decode()[-2000:]
+        runs = mlflow.search_runs(experiment_names=[experiment], output_format="list")
+        if runs:
+            names = [a.path for a in client.list_artifacts(runs[0].info.run_id, "checkpoints")]
+            if "checkpoints/last.json" in names:
+                return runs[0].info.run_id
+        time.sleep(0.1)
+    raise AssertionError("no checkpoint within the timeout")
+
+
+def final_metrics(run_id: str) -> dict[str, float]:
+    metrics = MlflowClient().get_run(run_id).data.metrics
+    return {k: v for k, v in metrics.items() if k != "train/frames_per_s"}
+
+
+def test_kill_9_then_resume_ends_like_an_uninterrupted_run(train_data, in_store):  # noqa: F811
+    experiment = f"resume-{uuid.uuid4().hex[:8]}"
+    process = subprocess.Popen(
+        command(train_data, in_store, experiment),
+        cwd=os.getcwd(),
+        env=cpu_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        run_id = first_checkpoint(experiment, process)
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.communicate()
+    assert MlflowClient().get_run(run_id).info.status == "RUNNING"
+    checkpoint = mlflow.artifacts.load_dict(f"runs:/{run_id}/checkpoints/last.json")
+    assert checkpoint["epoch"] < OPTIONS["epochs"]
+
+    resumed = train(TrainRequest(data=train_data, resume=run_id, tracking_uri=in_store))
+    clean = train(
+        TrainRequest(
+            data=train_data,
+            preset="tiny",
+            model_overrides={"backbone": "gru"},
+            train_overrides=OPTIONS,
+            experiment=experiment,
+            tracking_uri=in_store,
+        )
+    )
+    assert resumed.run_id == run_id and resumed.epochs == clean.epochs == OPTIONS["epochs"]
+    assert MlflowClient().get_run(run_id).info.status == "FINISHED"
+    assert final_metrics(run_id) == final_metrics(clean.run_id)
+    history = MlflowClient().get_metric_history(run_id, "valid/nll_frame")
+    assert sorted({m.step for m in history}) == [1, 2, 3, 4]
