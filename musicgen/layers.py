@@ -32,6 +32,11 @@ def zero_state(
     return (h, h.clone()) if isinstance(rnn, nn.LSTM) else h
 
 
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
 def position_one_hot(position: torch.Tensor, gamma: int) -> torch.Tensor:
     """[B, T] indices -> the patent's P_t as [B, T, γ, 3] (one-hot repeated in 3 columns)."""
     one_hot = F.one_hot(position.long(), gamma).to(torch.float32)

@@ -7,6 +7,7 @@ The library never imports a family's module directly: it asks this registry, whi
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import import_module
@@ -16,6 +17,7 @@ from typing import Any
 from torch import nn
 
 from musicgen.grid import Grid
+from musicgen.layers import count_parameters
 
 _FAMILIES: dict[str, Family] = {}
 _LOADED = False
@@ -48,6 +50,11 @@ class Family:
         if unknown:
             raise ValueError(f"{self.name} has no option {', '.join(unknown)}")
         values.update({k: v for k, v in overrides.items() if v is not None})
+        backbone = values.get("backbone")
+        if backbone is not None and backbone not in self.backbones:
+            raise ValueError(
+                f"{self.name} has no backbone {backbone!r}; backbones: {', '.join(self.backbones)}"
+            )
         return self.config_cls(**values)
 
     def config_from_dict(self, data: dict[str, Any]):
@@ -60,20 +67,57 @@ def _grid_fields(grid: Grid) -> dict[str, int]:
 
 
 def register(family: Family) -> Family:
+    """Add a family; a second, different family under a taken name is refused."""
+    known = _FAMILIES.get(family.name)
+    if known is not None and known.build is not family.build:
+        raise ValueError(f"model family {family.name!r} is already registered by {known.build}")
     _FAMILIES[family.name] = family
     return family
 
 
 def get(name: str) -> Family:
+    """The family called `name` (built-in or plugged in); a ValueError names the known ones."""
     _load()
     if name not in _FAMILIES:
-        raise ValueError(f"unknown model family {name!r}; known: {', '.join(sorted(_FAMILIES))}")
+        close = difflib.get_close_matches(name, _FAMILIES, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"unknown model family {name!r}{hint}; known: {', '.join(sorted(_FAMILIES))}"
+        )
     return _FAMILIES[name]
 
 
 def families() -> list[Family]:
     _load()
     return [_FAMILIES[name] for name in sorted(_FAMILIES)]
+
+
+@dataclass(frozen=True)
+class PresetSize:
+    """One row of `mg zoo`: a family's preset with one backbone, and its parameter count."""
+
+    family: str
+    inputs: str
+    preset: str
+    backbone: str
+    parameters: int
+
+
+def preset_sizes(grid: Grid | None = None) -> list[PresetSize]:
+    """Every family × preset × backbone with its parameter count at `grid` (default: Grid())."""
+    grid = grid or Grid()
+    rows = []
+    for family in families():
+        for preset in family.presets:
+            for backbone in family.backbones:
+                config = family.make_config(preset, grid, backbone=backbone)
+                model = family.build(config)
+                rows.append(
+                    PresetSize(
+                        family.name, family.inputs, preset, backbone, count_parameters(model)
+                    )
+                )
+    return rows
 
 
 def _load() -> None:

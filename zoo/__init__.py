@@ -4,8 +4,8 @@ Importing this package registers them with `musicgen.registry`; look them up wit
 `musicgen.registry.get(name)` (or `mg.zoo.get`).
 """
 
-from mg.zoo import three_branch
-from musicgen.registry import Family, families, get, register
+from mg.zoo import char_rnn, pianoroll_rnn, three_branch
+from musicgen.registry import Family, families, get, preset_sizes, register
 
 register(
     Family(
@@ -17,5 +17,25 @@ register(
         summary="notes, context and position through three recurrent branches (the patent's model)",
     )
 )
+register(
+    Family(
+        name="pianoroll-rnn",
+        config_cls=pianoroll_rnn.PianorollConfig,
+        build=pianoroll_rnn.build,
+        presets=pianoroll_rnn.PRESETS,
+        inputs="notes",
+        summary="one recurrent stream over the 88-pitch pressed roll (the polyphonic-benchmark baseline)",
+    )
+)
+register(
+    Family(
+        name="char-rnn",
+        config_cls=char_rnn.CharRnnConfig,
+        build=char_rnn.build,
+        presets=char_rnn.PRESETS,
+        inputs="text",
+        summary="character-level model of the ABC text; its samples are parsed back to MIDI",
+    )
+)
 
-__all__ = ["Family", "families", "get", "register"]
+__all__ = ["Family", "families", "get", "preset_sizes", "register"]

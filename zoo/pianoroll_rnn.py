@@ -1,0 +1,80 @@
+"""pianoroll-rnn: the classic baseline of the polyphonic-music benchmark.
+
+One LSTM/GRU reads the 88-pitch pressed roll (column 0 of N_t, nothing else: no articulation,
+velocity, context or position) and predicts the pressed roll of t+1 as Bernoulli logits per
+pitch; its pressed NLL is the number the benchmark tables report.
+
+The roll carries no articulation or velocity, so for protocol compatibility (`NoteOutput`, the
+shared `note_loss`, the shared sampler) those outputs are derived from the input roll with three
+learned scalars and nothing else: the articulated logit of a pitch is one learned value where
+the pitch is silent at t (a new note) and another where it sounds at t (a held note may be
+re-struck), and velocity is one learned constant. Compare families on `nll_pressed` only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from musicgen.layers import make_rnn, note_loss, zero_state
+from musicgen.protocol import NoteBatch, NoteOutput
+
+
+@dataclass
+class PianorollConfig:
+    backbone: str = "lstm"
+    hidden: int = 256
+    layers: int = 2
+    dropout: float = 0.3
+    alpha: int = 88  # pitches, from the dataset grid
+    gamma: int = 16  # positions per bar, from the dataset grid (unused: the roll has no position)
+
+
+PRESETS = {
+    "tiny": {"hidden": 32, "layers": 1, "dropout": 0.0},
+    "base": {"hidden": 256, "layers": 2, "dropout": 0.3},
+}
+
+
+class PianorollRnn(nn.Module):
+    """A single recurrent stream over the pressed roll; see the module docstring."""
+
+    def __init__(self, config: PianorollConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.rnn = make_rnn(c.backbone, c.alpha, c.hidden, c.layers, c.dropout)
+        self.dropout = nn.Dropout(c.dropout)
+        self.head = nn.Linear(c.hidden, c.alpha)
+        # [logit of an onset where the pitch is silent at t, where it sounds at t]
+        self.articulation = nn.Parameter(torch.tensor([4.0, -4.0]))
+        self.velocity_logit = nn.Parameter(torch.zeros(1))
+
+    def forward(self, batch: NoteBatch) -> NoteOutput:
+        output, _ = self._run(batch, None)
+        return output
+
+    def loss(self, batch: NoteBatch, output: NoteOutput):
+        return note_loss(batch, output)
+
+    def initial_state(self, batch_size: int):
+        return zero_state(self.rnn, batch_size)
+
+    def step(self, state, frame: NoteBatch):
+        """One frame (T = 1) in, the prediction of the next frame out."""
+        return self._run(frame, state)
+
+    def _run(self, batch: NoteBatch, state):
+        pressed = batch.notes[..., 0]  # [B, T, α]
+        hidden, state = self.rnn(pressed, state)
+        logits = self.head(self.dropout(hidden))
+        silent_logit, held_logit = self.articulation
+        articulated = torch.where(pressed > 0, held_logit, silent_logit)
+        velocity = torch.sigmoid(self.velocity_logit).expand_as(logits)
+        return NoteOutput(logits, articulated, velocity), state
+
+
+def build(config: PianorollConfig) -> PianorollRnn:
+    return PianorollRnn(config)
