@@ -1,0 +1,98 @@
+"""A small real dataset for the zoo tests: Nottingham MIDI files and one Nottingham ABC file.
+
+Built the way ingest builds one (representation → segments → schema v1 Parquet + manifest),
+without Beam, so the zoo tests stay fast; splits come from a hash of `piece_id`, and the ABC
+tunes are also stored transposed, as ingest does, so the text dataset must skip those rows.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from musicgen.grid import Grid
+from musicgen.representation import (
+    context_matrix,
+    kernel_spec,
+    position_index,
+    read_file,
+    segment_notes,
+)
+from musicgen.schema import SCHEMA_VERSION, SegmentRow, segments_table
+
+DATA = Path(__file__).parents[2] / ".." / "shared" / "data" / "nottingham"
+MIDI_FILES = sorted((DATA / "MIDI").glob("*.mid"))[::200]  # 16 tunes spread over the collection
+ABC_FILE = DATA / "ABC_cleaned" / "ashover.abc"  # 46 tunes
+ABC_TRANSPOSES = (0, 2)
+
+
+def transposed(notes: np.ndarray, semitones: int) -> np.ndarray:
+    out = np.zeros_like(notes)
+    if semitones >= 0:
+        out[:, semitones:] = notes[:, : notes.shape[1] - semitones]
+    else:
+        out[:, :semitones] = notes[:, -semitones:]
+    return out
+
+
+def piece_rows(piece, source: str, transpose: int, grid: Grid) -> list[SegmentRow]:
+    notes = transposed(piece.notes, transpose)
+    context = context_matrix(notes, grid.steps_per_beat)
+    note_segments = segment_notes(notes, grid).notes
+    context_segments = segment_notes(context, grid).notes
+    position = position_index(grid.segment_steps, grid)
+    return [
+        SegmentRow(n, c, position, piece.piece_id, source, piece.tune, i, transpose, piece.abc)
+        for i, (n, c) in enumerate(zip(note_segments, context_segments, strict=True))
+    ]
+
+
+def split_of(piece_id: str) -> str:
+    return "valid" if zlib.crc32(piece_id.encode()) % 5 == 0 else "train"
+
+
+def build_dataset(root: Path, grid: Grid, row_group_size: int = 16, shards: int = 2) -> Path:
+    rows: dict[str, list[SegmentRow]] = {"train": [], "valid": [], "test": []}
+    pieces = {"train": 0, "valid": 0, "test": 0}
+    for path in [*MIDI_FILES, ABC_FILE]:
+        transposes = ABC_TRANSPOSES if path.suffix == ".abc" else (0,)
+        for piece in read_file(path, grid, source=path.name).pieces:
+            split = split_of(piece.piece_id)
+            pieces[split] += 1
+            for semitones in transposes:
+                rows[split] += piece_rows(piece, path.name, semitones, grid)
+    for split, split_rows in rows.items():
+        (root / split).mkdir(parents=True)
+        for shard in range(shards if split_rows else 0):
+            table = segments_table(split_rows[shard::shards], grid)
+            pq.write_table(table, root / split / f"part-{shard:05d}.parquet", row_group_size)
+    counts = {s: {"segments": len(rows[s]), "pieces": pieces[s]} for s in rows}
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "grid": grid.to_dict(),
+        "kernel": kernel_spec(grid),
+        "counts": counts,
+    }
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return root
+
+
+@pytest.fixture(scope="session")
+def nottingham_dataset(tmp_path_factory) -> Path:
+    return build_dataset(tmp_path_factory.mktemp("nottingham") / "dataset", Grid())
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Tiny models gain nothing from threads, and on a shared machine OpenMP's spinning threads
+    make them several times slower; one thread keeps these tests fast and steady."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
