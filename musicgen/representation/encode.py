@@ -35,40 +35,57 @@ def encode_events(events: NoteEvents, grid: Grid, path: str) -> tuple[np.ndarray
     """Note events in ticks -> note matrix [steps, α, 3] uint8, with what was dropped."""
     stats = EncodeStats()
     stats.dropped["drum_notes"] = events.drum_notes
-    ticks_per_step = events.ticks_per_beat / grid.steps_per_beat
-    start = np.rint(events.start / ticks_per_step).astype(np.int64)
-    end = np.maximum(np.rint(events.end / ticks_per_step).astype(np.int64), start + 1)
-    if int(end.max()) > grid.absurd_steps:
-        raise CorpusError(
-            path,
-            Reason.TOO_LONG,
-            f"absurd length: {int(end.max())} steps (limit {grid.absurd_steps})",
+    start, end = _quantise(events, grid, path)
+    pitch, velocity = events.pitch - grid.low, events.velocity
+    in_range = (pitch >= 0) & (pitch < grid.alpha)
+    outside = len(in_range) - int(np.count_nonzero(in_range))
+    stats.dropped["pitches_out_of_range"] = outside
+    if outside:  # most files have none: skip four copies
+        start, end, pitch, velocity = (
+            start[in_range],
+            end[in_range],
+            pitch[in_range],
+            velocity[in_range],
         )
-    in_range = (events.pitch >= grid.low) & (events.pitch <= grid.high)
-    stats.dropped["pitches_out_of_range"] = int((~in_range).sum())
-    start, end = start[in_range], end[in_range]
-    pitch, velocity = events.pitch[in_range] - grid.low, events.velocity[in_range]
     if len(start) == 0:
         raise CorpusError(
             path, Reason.NO_NOTES_IN_RANGE, f"no notes within MIDI {grid.low}..{grid.high}"
         )
+    start, end, pitch, velocity, steps = _cap(start, end, pitch, velocity, grid, stats, path)
+    stats.notes = len(start)
+    notes = notes_from_spans(start, end, pitch, velocity, steps, grid.alpha)
+    stats.steps = len(notes)
+    return notes, stats
+
+
+def _quantise(events: NoteEvents, grid: Grid, path: str) -> tuple[np.ndarray, np.ndarray]:
+    """Ticks -> nearest steps; every note at least one step; refuse absurd lengths first."""
+    ticks_per_step = events.ticks_per_beat / grid.steps_per_beat
+    start = np.rint(events.start / ticks_per_step).astype(np.int64)
+    end = np.maximum(np.rint(events.end / ticks_per_step).astype(np.int64), start + 1)
+    last = int(end.max())
+    if last > grid.absurd_steps:
+        raise CorpusError(
+            path, Reason.TOO_LONG, f"absurd length: {last} steps (limit {grid.absurd_steps})"
+        )
+    return start, end
+
+
+def _cap(start, end, pitch, velocity, grid: Grid, stats: EncodeStats, path: str):
+    """Cut the piece at grid.max_steps, counting the notes and steps lost; returns its steps."""
+    last = int(end.max())
+    stats.dropped["steps_truncated"] = max(0, last - grid.max_steps)
+    stats.dropped["notes_beyond_cap"] = 0
+    if last <= grid.max_steps:
+        return start, end, pitch, velocity, last
     keep = start < grid.max_steps
     if not keep.any():
         raise CorpusError(
             path, Reason.TOO_LONG, f"every note starts after the cap of {grid.max_steps} steps"
         )
-    stats.dropped["notes_beyond_cap"] = int((~keep).sum())
-    stats.dropped["steps_truncated"] = max(0, int(end.max()) - grid.max_steps)
-    start, end, pitch, velocity = (
-        start[keep],
-        np.minimum(end[keep], grid.max_steps),
-        pitch[keep],
-        velocity[keep],
-    )
-    stats.notes = len(start)
-    notes = notes_from_spans(start, end, pitch, velocity, int(end.max()), grid.alpha)
-    stats.steps = len(notes)
-    return notes, stats
+    stats.dropped["notes_beyond_cap"] = len(keep) - int(np.count_nonzero(keep))
+    end = np.minimum(end[keep], grid.max_steps)
+    return start[keep], end, pitch[keep], velocity[keep], int(end.max())
 
 
 def notes_from_spans(
@@ -92,7 +109,7 @@ def notes_from_spans(
     key_end = (pitch * row + end)[order]
     velocity = velocity[order]
     cell_key = _pressed_cells(key_start, key_end)
-    last_of_key = np.append(key_start[1:] != key_start[:-1], True)
+    last_of_key = _flag_edges(key_start[1:] != key_start[:-1], at_end=True)
     onset_key, onset_velocity = key_start[last_of_key], velocity[last_of_key]
     latest = np.searchsorted(onset_key, cell_key, side="right") - 1
     cell_pitch, cell_step = np.divmod(cell_key, row)
@@ -107,9 +124,19 @@ def notes_from_spans(
 def _pressed_cells(key_start: np.ndarray, key_end: np.ndarray) -> np.ndarray:
     """Sorted keys of every cell covered by the spans [key_start, key_end), sorted by start."""
     reach = np.maximum.accumulate(key_end)
-    new_run = np.append(True, key_start[1:] > reach[:-1])
+    new_run = _flag_edges(key_start[1:] > reach[:-1], at_end=False)
     run_start = key_start[new_run]
-    run_end = reach[np.append(new_run[1:], True)]
+    run_end = reach[_flag_edges(new_run[1:], at_end=True)]
     lengths = run_end - run_start
     first_cell = np.cumsum(lengths) - lengths
     return np.repeat(run_start - first_cell, lengths) + np.arange(int(lengths.sum()))
+
+
+def _flag_edges(flags: np.ndarray, at_end: bool) -> np.ndarray:
+    """`flags` with one True added at the end (or at the start): np.append without its overhead."""
+    out = np.empty(len(flags) + 1, dtype=bool)
+    if at_end:
+        out[:-1], out[-1] = flags, True
+    else:
+        out[0], out[1:] = True, flags
+    return out

@@ -98,17 +98,23 @@ def score_to_events(score, path: str) -> NoteEvents:
             )
         what = "no notes" if any_track else "no tracks with notes"
         raise CorpusError(path, Reason.NO_PITCHED_NOTES, f"MIDI has {what}")
-    start = np.concatenate([p["time"] for p in parts]).astype(np.int64)
-    duration = np.concatenate([p["duration"] for p in parts]).astype(np.int64)
+    start, duration = _joined(parts, "time"), _joined(parts, "duration")
     if start.min() < 0 or duration.min() < 0:  # symusic's int32 ticks wrapped around
         raise CorpusError(path, Reason.TOO_LONG, "absurd length: ticks beyond 2^31")
     sigs = score.time_signatures
     return NoteEvents(
         start=start,
         end=start + np.maximum(duration, 1),
-        pitch=np.concatenate([p["pitch"] for p in parts]).astype(np.int64),
-        velocity=np.clip(np.concatenate([p["velocity"] for p in parts]).astype(np.int64), 1, 127),
+        pitch=_joined(parts, "pitch"),
+        velocity=np.minimum(np.maximum(_joined(parts, "velocity"), 1), 127),
         ticks_per_beat=int(score.ticks_per_quarter),
         drum_notes=drums,
         time_signature=(sigs[0].numerator, sigs[0].denominator) if len(sigs) else None,
     )
+
+
+def _joined(parts: list[dict[str, np.ndarray]], field: str) -> np.ndarray:
+    """One field of every track's notes, as one int64 array."""
+    if len(parts) == 1:
+        return parts[0][field].astype(np.int64)
+    return np.concatenate([part[field] for part in parts]).astype(np.int64)
