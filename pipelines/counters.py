@@ -1,0 +1,50 @@
+"""Beam Metrics counters of ingest: every drop has a name, and the manifest reads them back."""
+
+from __future__ import annotations
+
+from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import MetricsFilter
+
+NAMESPACE = "mg.ingest"
+
+FILES_READ = "files_read"
+TUNES_READ = "tunes_read"
+PIECES_TOO_SHORT = "pieces_too_short"
+TRANSPOSITIONS_EMPTY = "transpositions_empty"
+SEGMENTS_PADDED = "segments_padded"
+PITCHES_OUT_OF_RANGE = "pitches_out_of_range"
+DUPLICATES = "duplicates"
+# counted per parsed piece from `Piece.stats` (what the encoder dropped)
+ENCODE_DROPS = ("drum_notes", "notes_beyond_cap", "steps_truncated", "abc2midi_errors")
+
+
+def inc(name: str, value: int = 1) -> None:
+    if value:
+        Metrics.counter(NAMESPACE, name).inc(int(value))
+
+
+def rejected_name(reason: str) -> str:
+    return f"rejected_{reason}"
+
+
+def split_name(split: str, what: str) -> str:
+    """`train_pieces`, `valid_segments`, `test_steps`, …"""
+    return f"{split}_{what}"
+
+
+def pitch_name(midi_pitch: int) -> str:
+    return f"pitch_{midi_pitch:03d}"
+
+
+def read_counters(result) -> dict[str, int]:
+    """Our counters from a PipelineResult: committed values, else attempted ones."""
+    try:
+        query = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
+    except (NotImplementedError, AttributeError):  # a runner without metrics support
+        return {}
+    values: dict[str, int] = {}
+    for counter in query["counters"]:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        name = counter.key.metric.name
+        values[name] = values.get(name, 0) + int(value or 0)
+    return dict(sorted(values.items()))

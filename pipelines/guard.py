@@ -1,0 +1,143 @@
+"""Run a function in a child process so that a native crash or a hang costs one input, not the run.
+
+`GuardedCall("module:function")` keeps one child (`python -m mg.pipelines.guard_child`) and
+sends it each call's arguments as a length-prefixed pickle over a pipe. An exception the function
+raises comes back and is raised again here; a child that dies (a segfault in a C parser, an
+abort) or outlives `timeout_s` raises `GuardError` and is replaced by a fresh one for the next
+call. Generic over the function, so it is tested with real crashing callables.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from mg.pipelines.guard_child import HEADER as _HEADER
+from mg.pipelines.guard_child import READY
+
+STARTUP_TIMEOUT_S = 120.0
+
+
+class GuardError(Exception):
+    """The child died or timed out; `kind` is 'crash' or 'timeout'."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        self.kind = kind
+        self.detail = detail
+        super().__init__(detail)
+
+    def __reduce__(self):
+        return (type(self), (self.kind, self.detail))
+
+
+class GuardStartError(RuntimeError):
+    """The child could not even import the function: a setup error, not a bad input."""
+
+
+class GuardedCall:
+    """A callable proxy for `target` ("module:function") that runs it in a child process."""
+
+    def __init__(self, target: str, timeout_s: float = 300.0) -> None:
+        self.target = target
+        self.timeout_s = timeout_s
+        self._child: subprocess.Popen | None = None
+
+    def __call__(self, *args: Any) -> Any:
+        child = self._ensure_child()
+        try:
+            _write_message(child.stdin, args)
+            status, value = self._read_reply(child)
+        except GuardError:
+            self.close()
+            raise
+        except (BrokenPipeError, EOFError, OSError):
+            raise self._died() from None
+        if status == "error":
+            raise value
+        return value
+
+    def close(self) -> None:
+        """Stop the child (it also exits by itself when this process goes away)."""
+        child, self._child = self._child, None
+        if child is None:
+            return
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+        for stream in (child.stdin, child.stdout):
+            stream.close()
+
+    def __enter__(self) -> GuardedCall:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _ensure_child(self) -> subprocess.Popen:
+        if self._child is None or self._child.poll() is not None:
+            self.close()
+            self._child = self._start()
+        return self._child
+
+    def _start(self) -> subprocess.Popen:
+        """A fresh child, once it has imported the target (import time is not parse time)."""
+        child = subprocess.Popen(
+            [sys.executable, "-m", "mg.pipelines.guard_child", self.target],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        try:
+            ready = _read_exactly(child.stdout, len(READY), deadline, STARTUP_TIMEOUT_S)
+        except (GuardError, EOFError):
+            ready = b""
+        if ready != READY:
+            child.kill()
+            child.wait()
+            raise GuardStartError(
+                f"{self.target}: the guarded function could not start (see stderr)"
+            )
+        return child
+
+    def _read_reply(self, child: subprocess.Popen) -> tuple[str, Any]:
+        deadline = time.monotonic() + self.timeout_s
+        header = _read_exactly(child.stdout, _HEADER.size, deadline, self.timeout_s)
+        (size,) = _HEADER.unpack(header)
+        return pickle.loads(_read_exactly(child.stdout, size, deadline, self.timeout_s))
+
+    def _died(self) -> GuardError:
+        child = self._child
+        code = child.wait() if child is not None else None
+        self.close()
+        if code is not None and code < 0:
+            name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+            return GuardError("crash", f"parser crashed (signal {name})")
+        return GuardError("crash", f"parser process exited with code {code}")
+
+
+def _write_message(stream, value: Any) -> None:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def _read_exactly(stream, size: int, deadline: float, timeout_s: float) -> bytes:
+    """Read `size` bytes from a pipe, waiting at most until `deadline`."""
+    fd = stream.fileno()
+    chunks, missing = [], size
+    while missing:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            raise GuardError("timeout", f"parser timed out after {timeout_s:g} s")
+        chunk = os.read(fd, min(missing, 1 << 20))
+        if not chunk:
+            raise EOFError("child closed its output")
+        chunks.append(chunk)
+        missing -= len(chunk)
+    return b"".join(chunks)

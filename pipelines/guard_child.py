@@ -1,0 +1,67 @@
+"""The child side of `guard.GuardedCall`: `python -m mg.pipelines.guard_child module:function`.
+
+Reads length-prefixed pickled argument tuples on stdin, answers ("ok", result) or
+("error", exception) on the original stdout. The function's own prints, Python or native, go
+to stderr, so they cannot corrupt the replies. Exits when stdin closes (its parent is gone).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+import struct
+import sys
+import threading
+import time
+
+HEADER = struct.Struct(">Q")  # each message: its length, then the pickle
+READY = b"mg-guard-ready\n"  # sent once the function is imported
+
+
+def main(target: str) -> None:
+    _die_with_parent()
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything the parser prints, even from C, lands on stderr
+    sys.stdout = sys.stderr
+    module_name, _, function_name = target.partition(":")
+    function = getattr(importlib.import_module(module_name), function_name)
+    requests = sys.stdin.buffer
+    replies.write(READY)
+    replies.flush()
+    while True:
+        header = requests.read(HEADER.size)
+        if len(header) < HEADER.size:
+            return
+        args = pickle.loads(requests.read(HEADER.unpack(header)[0]))
+        try:
+            reply = ("ok", function(*args))
+        except Exception as exc:  # sent back and raised again in the parent
+            reply = ("error", _picklable(exc))
+        data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+        replies.write(HEADER.pack(len(data)) + data)
+        replies.flush()
+
+
+def _picklable(exc: Exception) -> Exception:
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
+def _die_with_parent() -> None:
+    """Exit when the parent is gone, even while the parse is busy (stdin EOF covers idle)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

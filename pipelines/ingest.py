@@ -1,0 +1,202 @@
+"""`mg ingest`: a corpus of MIDI/ABC/MusicXML files → a sharded Parquet dataset, with Apache Beam.
+
+    ListFiles → ReadFiles → ParseFiles (crash-guarded) → SplitTunes → AssignSplit → Transpose
+    → Segment → Spill → DropDuplicates → AssignShards → WriteShards
+    (+ WriteRejected for the dead letters of every step, CorpusChecksum over the bytes read)
+
+`build_pipeline` only wires the named transforms; `ingest` stages the run, runs it, writes the
+manifest and publishes the dataset atomically. Never imports torch: Beam workers import this.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+
+import apache_beam as beam
+from apache_beam.runners.runner import PipelineState
+
+from mg.pipelines.counters import read_counters
+from mg.pipelines.listing import FileRef, Listing, list_inputs
+from mg.pipelines.manifest import build_manifest, summary_line
+from mg.pipelines.options import IngestConfig, IngestError, local_runner, pipeline_options
+from mg.pipelines.output import (
+    STAGING_PREFIX,
+    check_same_corpus,
+    delete_if_exists,
+    delete_tree,
+    files_under,
+    fill_empty_shards,
+    join,
+    mkdirs,
+    prepare_out,
+    publish,
+    read_json,
+    top_entries,
+    write_json,
+)
+from mg.pipelines.progress import ProgressLine
+from mg.pipelines.transforms_read import ListFiles, ParseFiles, ReadFiles, SplitTunes
+from mg.pipelines.transforms_tensor import AssignSplit, Segment, Spill, Transpose
+from mg.pipelines.transforms_write import (
+    AssignShards,
+    CorpusChecksum,
+    DropDuplicates,
+    WriteRejected,
+    WriteShards,
+)
+from musicgen.schema import MANIFEST
+
+CORPUS_FILE = "corpus.json"
+REJECTED_FILE = "rejected/rejected.jsonl"
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    manifest: dict
+    summary: str
+
+
+def build_pipeline(
+    p: beam.Pipeline,
+    config: IngestConfig,
+    files: list[FileRef],
+    staging: str,
+    progress: str | None = None,
+) -> None:
+    """Wire the ingest transforms into `p`; everything lands under `staging`."""
+    grid = config.grid
+    read = p | "ListFiles" >> ListFiles(files) | "ReadFiles" >> ReadFiles(progress)
+    parsed = read.files | "ParseFiles" >> ParseFiles(
+        grid, config.parser, config.parse_timeout_s, progress
+    )
+    tunes = parsed.results | "SplitTunes" >> SplitTunes(grid)
+    refs = (
+        tunes.pieces
+        | "AssignSplit" >> AssignSplit(config.split)
+        | "Transpose" >> Transpose(config.shifts, config.transpose_all)
+        | "Segment" >> Segment(grid)
+        | "Spill" >> Spill(join(staging, "spill"), grid)
+    )
+    kept = refs | "DropDuplicates" >> DropDuplicates()
+    _ = (
+        kept.pieces
+        | "AssignShards" >> AssignShards(config.shards)
+        | "WriteShards" >> WriteShards(staging, grid, progress)
+    )
+    rejected = (read.rejected, parsed.rejected, tunes.rejected, kept.rejected) | "Rejected" >> (
+        beam.Flatten()
+    )
+    _ = rejected | "WriteRejected" >> WriteRejected(join(staging, REJECTED_FILE), progress)
+    _ = read.digests | "CorpusChecksum" >> CorpusChecksum(join(staging, CORPUS_FILE))
+
+
+def ingest(config: IngestConfig) -> IngestReport:
+    """Run ingest end to end; raises IngestError (one line) when nothing usable comes out."""
+    started = time.monotonic()
+    listing = list_inputs(config.inputs)
+    options = pipeline_options(config)  # bad Beam options fail before anything is written
+    created_out = "://" not in config.out and not os.path.exists(config.out)
+    prepare_out(config.out, listing.listing_hash(), config.overwrite)
+    staging = join(config.out, f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}")
+    mkdirs(staging)
+    try:
+        counters = _run(config, options, listing, staging)
+        manifest = _finish(config, listing, staging, counters)
+    except BaseException:
+        delete_tree(staging)  # a failed run cleans up; a killed one is cleared by the next
+        if created_out and not top_entries(config.out):
+            os.rmdir(config.out)
+        raise
+    return IngestReport(manifest, summary_line(manifest, config.out, time.monotonic() - started))
+
+
+def _run(config: IngestConfig, options, listing: Listing, staging: str) -> dict[str, int]:
+    progress = tempfile.mkdtemp(prefix="mg-progress-") if config.progress else None
+    runner = local_runner(config) if config.local else None
+    pipeline = beam.Pipeline(runner=runner, options=options)
+    build_pipeline(pipeline, config, listing.files, staging, progress)
+    shown = ProgressLine(progress, len(listing.files)) if progress else nullcontext()
+    try:
+        with shown, _beam_warnings_muted():
+            result = pipeline.run()
+            state = result.wait_until_finish()
+    finally:
+        if progress:
+            delete_tree(progress)
+    if state not in (PipelineState.DONE, None):
+        raise IngestError(f"the {config.runner} pipeline ended in state {state}")
+    return read_counters(result)
+
+
+@contextmanager
+def _beam_warnings_muted() -> Iterator[None]:
+    """Beam's runner warns about its own defaults (worker mode, options); errors still show."""
+    beam_logger = logging.getLogger("apache_beam")
+    level = beam_logger.level
+    beam_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        beam_logger.setLevel(level)
+
+
+def _finish(config: IngestConfig, listing: Listing, staging: str, counters: dict) -> dict:
+    corpus_path = join(staging, CORPUS_FILE)
+    corpus = {**read_json(corpus_path), "listing": listing.listing_hash()}
+    corpus["ignored"] = listing.ignored
+    check_same_corpus(config.out, corpus["checksum"], config.overwrite)
+    delete_if_exists(corpus_path)
+    delete_tree(join(staging, "spill"))
+    if not any(v for k, v in counters.items() if k.endswith("_segments")):
+        raise IngestError(_nothing_usable(listing, counters))
+    fill_empty_shards(staging, config.grid, config.shards)
+    sizes = {p: s for p, s in files_under(staging).items() if p.endswith(".parquet")}
+    manifest = build_manifest(config, counters, corpus, sizes, _run_id(staging))
+    write_json(join(staging, MANIFEST), manifest)
+    publish(staging, config.out)
+    return manifest
+
+
+def _run_id(staging: str) -> str:
+    return staging.rstrip("/").rsplit("/", 1)[-1].removeprefix(STAGING_PREFIX)
+
+
+def _nothing_usable(listing: Listing, counters: dict[str, int]) -> str:
+    reasons = {k[len("rejected_") :]: v for k, v in counters.items() if k.startswith("rejected_")}
+    listed = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]))
+    return (
+        f"nothing usable in {_plural(len(listing.files), 'file')}"
+        + (f" (rejected: {listed})" if listed else "")
+        + (
+            f", {counters['pieces_too_short']} tunes under one bar"
+            if counters.get("pieces_too_short")
+            else ""
+        )
+    )
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def run(argv: list[str] | None = None) -> None:
+    """`python -m mg.pipelines.ingest INPUT... --out DIR [-- BEAM_OPTIONS]`: the CLI command."""
+    import typer
+
+    from mg.cli.ingest_cmd import CONTEXT_SETTINGS
+    from mg.cli.ingest_cmd import ingest as ingest_command
+
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command(context_settings=CONTEXT_SETTINGS)(ingest_command)
+    app(argv)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,85 @@
+"""manifest.json: what a dataset is (grid, kernel, options, corpus) and what ingest kept and dropped.
+
+The counts come from the run's Beam counters (`counters.read_counters`); `musicgen.schema`
+reads the manifest back (`read_manifest`, `manifest_grid`).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+from mg import __version__
+from mg.pipelines import counters as names
+from mg.pipelines.options import IngestConfig
+from musicgen.representation import kernel_spec
+from musicgen.schema import SCHEMA_VERSION, SPLITS
+
+DROPPED = (
+    names.PITCHES_OUT_OF_RANGE,
+    names.SEGMENTS_PADDED,
+    names.PIECES_TOO_SHORT,
+    names.TRANSPOSITIONS_EMPTY,
+    names.DUPLICATES,
+    *names.ENCODE_DROPS,
+)
+
+
+def build_manifest(
+    config: IngestConfig,
+    counters: dict[str, int],
+    corpus: dict,
+    shard_sizes: dict[str, int],
+    run_id: str,
+) -> dict:
+    """`corpus`: files, checksum, listing hash, ignored; `shard_sizes`: part file → bytes."""
+    grid = config.grid
+    splits = {split: _split_counts(split, counters, shard_sizes) for split in SPLITS}
+    segments = sum(s["segments"] for s in splits.values())
+    size = sum(s["bytes"] for s in splits.values())
+    prefix = "rejected_"
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "created_by": f"mg {__version__}",
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "run_id": run_id,
+        "grid": grid.to_dict(),
+        "kernel": kernel_spec(grid),
+        "options": config.options_record(),
+        "corpus": {**corpus, "tunes": counters.get(names.TUNES_READ, 0)},
+        "splits": splits,
+        "rejected": {k[len(prefix) :]: v for k, v in counters.items() if k.startswith(prefix)},
+        "dropped": {name: counters.get(name, 0) for name in DROPPED},
+        "pitch_histogram": {
+            str(p): counters.get(names.pitch_name(p), 0) for p in range(grid.low, grid.high + 1)
+        },
+        "bytes_per_segment": round(size / segments, 1) if segments else None,
+        "counters": counters,
+    }
+
+
+def _split_counts(split: str, counters: dict[str, int], shard_sizes: dict[str, int]) -> dict:
+    parts = [p for p in shard_sizes if os.path.basename(os.path.dirname(p)) == split]
+    return {
+        "pieces": counters.get(names.split_name(split, "pieces"), 0),
+        "segments": counters.get(names.split_name(split, "segments"), 0),
+        "steps": counters.get(names.split_name(split, "steps"), 0),
+        "shards": len(parts),
+        "bytes": sum(shard_sizes[p] for p in parts),
+    }
+
+
+def summary_line(manifest: dict, out: str, seconds: float) -> str:
+    """One line for the end of `mg ingest`."""
+    splits = manifest["splits"]
+    pieces = sum(s["pieces"] for s in splits.values())
+    segments = sum(s["segments"] for s in splits.values())
+    per_split = " / ".join(f"{name} {splits[name]['pieces']}" for name in SPLITS)
+    rejected = manifest["rejected"]
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(rejected.items()))
+    return (
+        f"ingest: {manifest['corpus']['files']} files, {pieces} pieces ({per_split}), "
+        f"{segments} segments, {sum(rejected.values())} rejected"
+        + (f" ({reasons})" if reasons else "")
+        + f" in {seconds:.1f} s -> {out}"
+    )

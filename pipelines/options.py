@@ -1,0 +1,157 @@
+"""What one ingest run is asked to do (`IngestConfig`), and the Beam options that run it.
+
+The CLI parses its options into an `IngestConfig`; `pipeline_options` turns the runner choice
+into Beam `PipelineOptions`. The local default is Beam's FnApiRunner in multi-processing mode
+with `workers` processes: Beam's own `DirectRunner` name first tries the PrismRunner, which
+downloads a binary at run time, so `DirectRunner` is mapped to the FnApiRunner here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from musicgen.errors import MgError
+from musicgen.grid import Grid
+
+LOCAL_RUNNERS = ("DirectRunner", "FnApiRunner")
+DEFAULT_PARSER = "musicgen.representation:read_bytes"
+
+
+class IngestError(MgError):
+    """An ingest run that cannot start or cannot produce a dataset."""
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """Every choice of one run; `options_record` is what the manifest keeps of it."""
+
+    inputs: tuple[str, ...]
+    out: str
+    grid: Grid = field(default_factory=Grid)
+    transpose: tuple[int, int] = (-3, 3)
+    transpose_all: bool = False
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    shards: int | None = None
+    overwrite: bool = False
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    runner: str = "DirectRunner"
+    beam_args: tuple[str, ...] = ()
+    progress: bool = False
+    # the parse that runs in the crash guard, as "module:function" (data, source, grid) -> FileResult
+    parser: str = DEFAULT_PARSER
+    parse_timeout_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        if not self.inputs:
+            raise ValueError("no INPUT given: name files, folders or globs to ingest")
+        if self.workers < 1:
+            raise ValueError(f"--workers must be at least 1, got {self.workers}")
+        if self.shards is not None and self.shards < 1:
+            raise ValueError(f"--shards must be at least 1, got {self.shards}")
+        low, high = self.transpose
+        if low > high:
+            raise ValueError(f"--transpose needs LOW <= HIGH, got {low}:{high}")
+        if any(r < 0 for r in self.split) or abs(sum(self.split) - 1.0) > 1e-6:
+            raise ValueError(f"--split ratios must be >= 0 and sum to 1, got {self.split}")
+
+    @property
+    def shifts(self) -> tuple[int, ...]:
+        """Transpositions in semitones, ascending (0 included when the range covers it)."""
+        return tuple(range(self.transpose[0], self.transpose[1] + 1))
+
+    @property
+    def local(self) -> bool:
+        return self.runner in LOCAL_RUNNERS
+
+    def options_record(self) -> dict:
+        record = asdict(self)
+        for key in ("grid", "progress", "parser", "parse_timeout_s", "out", "overwrite"):
+            record.pop(key)
+        return record
+
+
+def parse_transpose(text: str) -> tuple[int, int]:
+    """'-3:3' -> (-3, 3); a single number 'n' means n:n."""
+    low, sep, high = text.partition(":")
+    try:
+        return (int(low), int(high)) if sep else (int(low), int(low))
+    except ValueError:
+        raise ValueError(f"--transpose must look like LOW:HIGH (e.g. -3:3), got {text!r}") from None
+
+
+def parse_split(text: str) -> tuple[float, float, float]:
+    """'0.8/0.1/0.1' -> (0.8, 0.1, 0.1): train, valid, test."""
+    parts = text.split("/")
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise ValueError(
+            f"--split must look like TRAIN/VALID/TEST (e.g. 0.8/0.1/0.1), got {text!r}"
+        )
+    return values  # type: ignore[return-value]
+
+
+def pipeline_options(config: IngestConfig) -> PipelineOptions:
+    """Beam options for the run: the local FnApiRunner, or the named runner with its own args."""
+    args = list(config.beam_args)
+    check_beam_args(args)
+    if config.local:  # the processes themselves come from `local_runner`
+        base = ["--runner=FnApiRunner", f"--direct_num_workers={config.workers}"]
+    else:
+        base = [f"--runner={config.runner}"]
+    options = PipelineOptions(base + args)
+    if options.view_as(StandardOptions).streaming:
+        raise ValueError("mg ingest is a batch pipeline: --streaming is not supported")
+    return options
+
+
+def local_runner(config: IngestConfig):
+    """The FnApiRunner: in this process for one worker, else `workers` quiet subprocesses.
+
+    Beam's own multi-processing mode starts `sdk_worker_main`, whose INFO logging cannot be
+    turned off from here; `mg.pipelines.beam_worker` is the same harness, quiet.
+    """
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    from apache_beam.transforms.environments import SubprocessSDKEnvironment
+
+    if config.workers == 1:
+        return FnApiRunner()
+    command = f"{sys.executable} -m mg.pipelines.beam_worker"
+    return FnApiRunner(default_environment=SubprocessSDKEnvironment.from_command_string(command))
+
+
+def check_beam_args(args: list[str]) -> None:
+    """Refuse what no Beam options class knows: a typo would otherwise be dropped silently."""
+    unknown = unknown_beam_args(args)
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {' '.join(unknown)} (mg ingest options go before `--`, "
+            "Beam pipeline options after it)"
+        )
+
+
+def unknown_beam_args(args: list[str]) -> list[str]:
+    from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    seen = {}
+    for cls in _all_subclasses(PipelineOptions):
+        seen.setdefault(str(cls), cls)
+    for cls in seen.values():
+        cls._add_argparse_args(parser)
+    _, unknown = parser.parse_known_args(args)
+    return unknown
+
+
+def _all_subclasses(cls: type) -> list[type]:
+    found = []
+    for sub in cls.__subclasses__():
+        found.append(sub)
+        found.extend(_all_subclasses(sub))
+    return found

@@ -1,0 +1,89 @@
+"""The elements that flow between the ingest transforms, one small dataclass each."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from mg.pipelines.listing import FileRef
+from musicgen.errors import CorpusError
+from musicgen.representation import Piece
+
+
+@dataclass(frozen=True, order=True)
+class Rejected:
+    """One dead letter: a file (or a tune of it) that did not make it, and why."""
+
+    path: str
+    reason: str
+    detail: str
+
+    @classmethod
+    def from_error(cls, error: CorpusError, source: str) -> Rejected:
+        detail = error.detail
+        return cls(source, str(error.reason), detail)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class FileBytes:
+    """A file's content as read, with the hash that enters the corpus checksum."""
+
+    ref: FileRef
+    data: bytes
+    digest: str
+
+
+@dataclass(frozen=True)
+class SplitPiece:
+    piece: Piece
+    split: str
+
+
+@dataclass(frozen=True)
+class Variant:
+    """The piece transposed by `shift` semitones; `dropped` onsets fell out of the pitch range."""
+
+    shift: int
+    notes: np.ndarray
+    dropped: int
+
+
+@dataclass(frozen=True)
+class TransposedPiece:
+    piece: Piece
+    split: str
+    variants: tuple[Variant, ...]
+
+
+@dataclass(frozen=True)
+class PieceBlock:
+    """All rows of one piece (every transposition, every segment) as a v1 Arrow table."""
+
+    piece_id: str
+    source: str
+    tune: int
+    split: str
+    table: pa.Table
+    stats: dict[str, int]  # steps, padded, tail_dropped, pitches_out_of_range, empty_variants
+
+
+@dataclass(frozen=True, order=True)
+class PieceRef:
+    """Where a piece's rows wait in the spill, with what the writer counts of them."""
+
+    piece_id: str
+    source: str
+    tune: int
+    split: str
+    spill: str
+    batch: int
+    rows: int
+    steps: int
+    padded: int
+    pitches_out_of_range: int

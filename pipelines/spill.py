@@ -1,0 +1,80 @@
+"""The spill: rows wait in Arrow IPC files between encoding and the shard writers.
+
+Tensors never go through a Beam shuffle (a local runner keeps shuffled data in memory); each
+bundle of the encode stage appends one record batch per piece to its own IPC file (zstd), and
+only a small `PieceRef` (file, batch) travels to the writer that reads the batch back.
+Works on any Beam filesystem (local, gs://, s3://).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+
+import pyarrow as pa
+from apache_beam.io.filesystems import FileSystems
+
+_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
+
+
+class SpillWriter:
+    """Appends tables to one new IPC file under `folder`, opened on the first write."""
+
+    def __init__(self, folder: str, schema: pa.Schema) -> None:
+        self.folder, self.schema = folder, schema
+        self.path: str | None = None
+        self._stream = None
+        self._writer: pa.ipc.RecordBatchFileWriter | None = None
+        self._batches = 0
+
+    def append(self, table: pa.Table) -> tuple[str, int]:
+        """Write the table as one record batch; returns (file, batch index)."""
+        if self._writer is None:
+            self.path = FileSystems.join(self.folder, f"{uuid.uuid4().hex}.arrow")
+            self._stream = FileSystems.create(self.path)
+            self._writer = pa.ipc.new_file(self._stream, self.schema, options=_IPC_OPTIONS)
+        batch = table.combine_chunks().to_batches()[0]
+        self._writer.write_batch(batch)
+        self._batches += 1
+        return self.path, self._batches - 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._stream.close()
+        self._writer = self._stream = None
+        self._batches = 0
+
+
+class SpillReader:
+    """Reads batches back, keeping a few files open (each read pulls only its batch)."""
+
+    def __init__(self, keep_open: int = 4) -> None:
+        self._open: OrderedDict[str, tuple[object, pa.ipc.RecordBatchFileReader]] = OrderedDict()
+        self._keep = keep_open
+
+    def batch(self, path: str, index: int) -> pa.RecordBatch:
+        return self._reader(path).get_batch(index)
+
+    def _reader(self, path: str) -> pa.ipc.RecordBatchFileReader:
+        if path in self._open:
+            self._open.move_to_end(path)
+            return self._open[path][1]
+        handle = _open_file(path)
+        reader = pa.ipc.open_file(handle)
+        self._open[path] = (handle, reader)
+        while len(self._open) > self._keep:
+            old_handle, _ = self._open.popitem(last=False)[1]
+            old_handle.close()
+        return reader
+
+    def close(self) -> None:
+        for handle, _ in self._open.values():
+            handle.close()
+        self._open.clear()
+
+
+def _open_file(path: str):
+    if "://" not in path:
+        return pa.OSFile(path, "rb")  # plain reads: no mapping that would grow the RSS
+    return pa.PythonFile(FileSystems.open(path), mode="r")

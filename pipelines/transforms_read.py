@@ -1,0 +1,170 @@
+"""Ingest, first half: list files → read bytes → parse (crash-guarded) → split into tunes.
+
+Each transform returns its main output and a `rejected` output of dead letters
+(`records.Rejected`); nothing that fails here fails the pipeline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from mg.pipelines import counters
+from mg.pipelines.guard import GuardedCall, GuardError, GuardStartError
+from mg.pipelines.listing import FileRef
+from mg.pipelines.progress import ProgressFile
+from mg.pipelines.records import FileBytes, Rejected
+from mg.pipelines.tensors import too_short
+from musicgen.errors import CorpusError, Reason
+from musicgen.grid import Grid
+from musicgen.representation import FileResult
+
+REJECTED = "rejected"
+DIGESTS = "digests"
+
+
+class ListFiles(beam.PTransform):
+    """The listed files as a PCollection, spread over the workers."""
+
+    def __init__(self, files: list[FileRef]) -> None:
+        super().__init__()
+        self.files = files
+
+    def expand(self, pbegin):
+        return pbegin | "Create" >> beam.Create(self.files, reshuffle=True)
+
+
+class _ReadFn(beam.DoFn):
+    def __init__(self, progress: str | None) -> None:
+        self.progress_folder = progress
+
+    def setup(self) -> None:
+        self.progress = ProgressFile(self.progress_folder)
+
+    def process(self, ref: FileRef):
+        try:
+            with FileSystems.open(ref.path, compression_type="uncompressed") as handle:
+                data = handle.read()
+        except OSError as exc:
+            self.progress.add("files")
+            yield beam.pvalue.TaggedOutput(DIGESTS, (ref.source, "unreadable"))
+            yield beam.pvalue.TaggedOutput(REJECTED, _unreadable(ref, exc))
+            return
+        digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+        yield beam.pvalue.TaggedOutput(DIGESTS, (ref.source, digest))
+        yield FileBytes(ref, data, digest)
+
+    def teardown(self) -> None:
+        self.progress.flush()
+
+
+def _unreadable(ref: FileRef, exc: OSError) -> Rejected:
+    if "://" not in ref.path and os.path.islink(ref.path) and not os.path.exists(ref.path):
+        detail = f"dangling symlink to {os.readlink(ref.path)}"
+    else:
+        detail = f"cannot read file: {getattr(exc, 'strerror', None) or exc}"
+    return Rejected(ref.source, str(Reason.UNREADABLE), detail)
+
+
+class ReadFiles(beam.PTransform):
+    """FileRef → FileBytes; outputs `rejected` (unreadable, dangling) and `digests`."""
+
+    def __init__(self, progress: str | None = None) -> None:
+        super().__init__()
+        self.progress = progress
+
+    def expand(self, files):
+        return files | "Read" >> beam.ParDo(_ReadFn(self.progress)).with_outputs(
+            REJECTED, DIGESTS, main="files"
+        )
+
+
+class _ParseFn(beam.DoFn):
+    """Runs the parser in a guarded child process, one per DoFn instance."""
+
+    def __init__(self, grid: Grid, parser: str, timeout_s: float, progress: str | None) -> None:
+        self.grid, self.parser, self.timeout_s = grid, parser, timeout_s
+        self.progress_folder = progress
+
+    def setup(self) -> None:
+        self.guard = GuardedCall(self.parser, self.timeout_s)
+        self.progress = ProgressFile(self.progress_folder)
+
+    def process(self, item: FileBytes):
+        source = item.ref.source
+        self.progress.add("files")
+        try:
+            result = self.guard(item.data, source, self.grid)
+        except CorpusError as exc:
+            yield beam.pvalue.TaggedOutput(REJECTED, Rejected.from_error(exc, source))
+            return
+        except GuardError as exc:
+            yield beam.pvalue.TaggedOutput(REJECTED, _crash(source, exc.detail))
+            return
+        except GuardStartError:
+            raise  # a broken setup, not a broken file
+        except Exception as exc:  # the parser's own bug on this input: a dead letter too
+            detail = f"parser failed: {type(exc).__name__}: {exc}"
+            yield beam.pvalue.TaggedOutput(REJECTED, _crash(source, detail))
+            return
+        counters.inc(counters.FILES_READ)
+        yield result
+
+    def teardown(self) -> None:
+        self.guard.close()
+        self.progress.flush()
+
+
+def _crash(source: str, detail: str) -> Rejected:
+    return Rejected(source, str(Reason.PARSER_CRASH), detail)
+
+
+class ParseFiles(beam.PTransform):
+    """FileBytes → FileResult through `config.parser` in a child process; failures → `rejected`."""
+
+    def __init__(
+        self,
+        grid: Grid,
+        parser: str,
+        timeout_s: float = 300.0,
+        progress: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.fn = _ParseFn(grid, parser, timeout_s, progress)
+
+    def expand(self, files):
+        return files | "Parse" >> beam.ParDo(self.fn).with_outputs(REJECTED, main="results")
+
+
+class _SplitTunesFn(beam.DoFn):
+    def __init__(self, grid: Grid) -> None:
+        self.grid = grid
+
+    def process(self, result: FileResult):
+        for failure in result.failures:
+            yield beam.pvalue.TaggedOutput(REJECTED, Rejected.from_error(failure, result.path))
+        for piece in result.pieces:
+            counters.inc(counters.TUNES_READ)
+            counters.inc(counters.PITCHES_OUT_OF_RANGE, piece.stats.get("pitches_out_of_range", 0))
+            for name in counters.ENCODE_DROPS:
+                counters.inc(name, piece.stats.get(name, 0))
+            if too_short(piece.notes, self.grid):
+                counters.inc(counters.PIECES_TOO_SHORT)
+                continue
+            yield piece
+
+
+class SplitTunes(beam.PTransform):
+    """FileResult → one Piece per usable tune; the file's failed tunes → `rejected`."""
+
+    def __init__(self, grid: Grid) -> None:
+        super().__init__()
+        self.grid = grid
+
+    def expand(self, results):
+        return results | "Tunes" >> beam.ParDo(_SplitTunesFn(self.grid)).with_outputs(
+            REJECTED, main="pieces"
+        )

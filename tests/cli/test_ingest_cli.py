@@ -1,0 +1,115 @@
+"""`mg ingest` as a user runs it: a dataset and one summary line, or one error line and exit 1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mg.cli.app import app
+
+NOTTINGHAM_MIDI = (
+    Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "nottingham" / "MIDI"
+)
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, ["ingest", *args])
+
+
+def corpus(folder: Path, *names: str, bad: bool = False) -> Path:
+    folder.mkdir()
+    for name in names:
+        (folder / name).symlink_to(NOTTINGHAM_MIDI / name)
+    if bad:
+        (folder / "broken.mid").write_bytes(b"MThd\x00\x00")
+    return folder
+
+
+@pytest.fixture
+def dataset(tmp_path) -> Path:
+    """A first run: two tunes and a broken file, with a Beam option passed after `--`."""
+    folder = corpus(tmp_path / "in", "ashover1.mid", "ashover2.mid", bad=True)
+    out = tmp_path / "out"
+    result = run(
+        str(folder),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--transpose=-1:1",
+        "--split",
+        "1/0/0",
+        "--",
+        "--job_name=mg-cli-test",
+    )
+    assert result.exit_code == 0, result.output
+    summary = result.output.strip().splitlines()
+    assert len(summary) == 1 and summary[0].startswith(
+        "ingest: 3 files, 2 pieces (train 2 / valid 0 / test 0)"
+    )
+    assert "1 rejected (truncated 1)" in summary[0]
+    return out
+
+
+def test_ingest_writes_the_dataset_and_passes_beam_options_through(dataset):
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    assert manifest["options"]["beam_args"] == ["--job_name=mg-cli-test"]
+    assert (
+        manifest["options"]["transpose"] == [-1, 1] and manifest["splits"]["train"]["pieces"] == 2
+    )
+    assert sorted(p.name for p in (dataset / "valid").iterdir()) == ["part-00000-of-00001.parquet"]
+    [line] = (dataset / "rejected" / "rejected.jsonl").read_text().splitlines()
+    assert json.loads(line)["path"] == "broken.mid"
+
+
+def test_a_dataset_of_another_corpus_is_refused_unless_overwrite(dataset, tmp_path):
+    other = corpus(tmp_path / "other", "ashover3.mid")
+    refused = run(str(other), "--out", str(dataset), "--workers", "1")
+    assert refused.exit_code == 1
+    assert refused.output.strip() == (
+        f"mg: error: {dataset} holds a dataset of another corpus (3 files); pass --overwrite to replace it"
+    )
+    replaced = run(str(other), "--out", str(dataset), "--workers", "1", "--overwrite")
+    assert replaced.exit_code == 0, replaced.output
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    assert manifest["corpus"]["files"] == 1 and not list(dataset.glob(".staging-*"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--split", "0.5/0.5"], "--split must look like TRAIN/VALID/TEST"),
+        (["--transpose", "up"], "--transpose must look like LOW:HIGH"),
+        (["--pitch-range", "90:30"], "low <= high"),
+        (["--wokers", "2"], "unknown option(s) --wokers 2"),
+        (["--workers", "0"], "--workers must be at least 1"),
+    ],
+)
+def test_bad_options_are_one_line_and_exit_1(tmp_path, args, message):
+    folder = corpus(tmp_path / "in", "ashover1.mid")
+    result = run(str(folder), "--out", str(tmp_path / "out"), *args)
+    assert result.exit_code == 1, result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("mg: error: ") and message in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_that_is_not_a_dataset_is_refused(tmp_path):
+    folder = corpus(tmp_path / "in", "ashover1.mid")
+    out = tmp_path / "thesis"
+    out.mkdir()
+    (out / "chapter1.tex").write_text("keep me")
+    result = run(str(folder), "--out", str(out))
+    assert result.exit_code == 1 and "not an mg dataset" in result.output
+    assert (out / "chapter1.tex").read_text() == "keep me"
+
+
+def test_nothing_usable_is_one_line_and_exit_1(tmp_path):
+    folder = corpus(tmp_path / "in", bad=True)
+    result = run(str(folder), "--out", str(tmp_path / "out"), "--workers", "1")
+    assert result.exit_code == 1
+    assert result.output.strip() == "mg: error: nothing usable in 1 file (rejected: truncated 1)"
+    assert not (tmp_path / "out").exists()

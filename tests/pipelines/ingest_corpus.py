@@ -1,0 +1,108 @@
+"""The mixed test corpus of the ingest tests: real files linked from the shared data and the
+music21 corpus, plus bad files written here, each with the reason it must be rejected for."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from mg.pipelines.options import IngestConfig
+from musicgen.corpus import bach_chorales, music21_corpus_dir
+from musicgen.errors import Reason
+from musicgen.grid import Grid
+
+HERE = Path(__file__).resolve().parent
+SHARED_DATA = HERE.parents[1] / ".." / "shared" / "data"
+NOTTINGHAM = SHARED_DATA / "nottingham"
+NOTTINGHAM_MIDI = ["ashover1.mid", "ashover2.mid", "hpps3.mid", "jigs10.mid", "reelsa-c5.mid"]
+RYANS = ["RockyRoadToDublinJig.abc", "DeerFootHornpipe.abc", "HarlequinHornpipe.abc"]
+CRASH_PARSER = "crash_parser:read_bytes"
+# a songbook: two good tunes, one abc2midi refuses (no K:), one under a bar (dropped, counted)
+BOOK = (
+    "% a songbook\n\n"
+    "X:1\nT:First\nK:C\nCDEF|GABc|\n\n"
+    "X:2\nT:Broken\nM:4/4\n\n"
+    "X:3\nT:Third\nK:G\nGABc|defg|\n\n"
+    "X:4\nT:Short\nK:C\nC|\n"
+)
+
+
+def midi_bytes(track_events: bytes, division: int = 96) -> bytes:
+    header = b"MThd" + struct.pack(">IHHH", 6, 0, 1, division)
+    body = track_events + b"\x00\xff\x2f\x00"
+    return header + b"MTrk" + struct.pack(">I", len(body)) + body
+
+
+def drum_only_midi() -> bytes:
+    """Two hits on channel 10 (the GM drum channel): nothing pitched."""
+    hits = b"".join(b"\x00\x99\x24\x64\x60\x89\x24\x00" for _ in range(2))
+    return midi_bytes(hits)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    root: Path
+    good: list[str]  # sources that must give tunes
+    bad: dict[str, Reason]  # source -> the reason it is rejected for
+    duplicate_of: dict[str, str]  # the copy that loses -> the source that wins
+
+
+def build_corpus(root: Path) -> Corpus:
+    """Real files (linked, never copied into the repo) plus bad files written here."""
+    (root / "nottingham").mkdir(parents=True)
+    (root / "music21").mkdir()
+    (root / "bad").mkdir()
+    good = []
+    for name in NOTTINGHAM_MIDI:
+        (root / "nottingham" / name).symlink_to(NOTTINGHAM / "MIDI" / name)
+        good.append(f"nottingham/{name}")
+    (root / "nottingham" / "slip.abc").symlink_to(NOTTINGHAM / "ABC_cleaned" / "slip.abc")
+    good.append("nottingham/slip.abc")
+    for name in RYANS:
+        (root / "music21" / name).symlink_to(music21_corpus_dir() / "ryansMammoth" / name)
+        good.append(f"music21/{name}")
+    chorale = bach_chorales(1)[0]
+    (root / "music21" / chorale.name).symlink_to(chorale)
+    good.append(f"music21/{chorale.name}")
+    bad = _write_bad_files(root / "bad")
+    good.append("bad/book.abc")  # two of its four tunes are good
+    # the same music under a later name: the copy loses to the original (smallest source)
+    (root / "zz").mkdir()
+    shutil.copyfile(NOTTINGHAM / "MIDI" / "ashover1.mid", root / "zz" / "copy.mid")
+    (root / "bad" / "readme.txt").write_text("not music: ignored, counted\n")
+    return Corpus(root, sorted(good), bad, {"zz/copy.mid": "nottingham/ashover1.mid"})
+
+
+def _write_bad_files(folder: Path) -> dict[str, Reason]:
+    real = (NOTTINGHAM / "MIDI" / "ashover3.mid").read_bytes()
+    files = {
+        "empty.mid": (b"", Reason.EMPTY),
+        "truncated.mid": (real[: len(real) // 2], Reason.TRUNCATED),
+        "noise.mid": (bytes(range(7, 71)), Reason.UNKNOWN_FORMAT),
+        "notune.abc": (b"%abc-2.1\nT:no X line\nK:G\nABc|\n", Reason.ABC_NO_TUNE),
+        "drums.mid": (drum_only_midi(), Reason.ONLY_DRUMS),
+        "crash.mid": (real + b"MG-CRASH", Reason.PARSER_CRASH),
+        "book.abc": (BOOK.encode(), Reason.ABC_TUNE),
+    }
+    for name, (data, _) in files.items():
+        (folder / name).write_bytes(data)
+    (folder / "dangling.mid").symlink_to(folder / "gone.mid")
+    reasons = {f"bad/{name}": reason for name, (_, reason) in files.items()}
+    return {**reasons, "bad/dangling.mid": Reason.UNREADABLE}
+
+
+def corpus_config(corpus: Corpus, out: Path, **changes) -> IngestConfig:
+    """The options of every full run over the mixed corpus (runs must agree to compare)."""
+    settings = {
+        "inputs": (str(corpus.root),),
+        "out": str(out),
+        "grid": Grid(),
+        "transpose": (-2, 2),
+        "shards": 2,
+        "workers": 1,
+        "parser": CRASH_PARSER,
+        **changes,
+    }
+    return IngestConfig(**settings)

@@ -1,0 +1,76 @@
+"""`mg.pipelines.tensors`: splits and shards from content, transposition, segment rows."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from mg.pipelines.tensors import (
+    segment_arrays,
+    shard_of,
+    shifts_for,
+    split_of,
+    transpose_notes,
+)
+from musicgen.grid import Grid
+from musicgen.representation import ARTICULATED, PRESSED, context_matrix
+
+
+def piece(steps: int, pitches: list[int], alpha: int = 88) -> np.ndarray:
+    notes = np.zeros((steps, alpha, 3), np.uint8)
+    for i, p in enumerate(pitches):
+        notes[i * 2 : i * 2 + 2, p, PRESSED] = 1
+        notes[i * 2, p, ARTICULATED] = 1
+        notes[i * 2 : i * 2 + 2, p, 2] = 90
+    return notes
+
+
+def test_split_follows_the_ratios_and_depends_on_the_id_only():
+    ids = [f"{i:016x}" for i in range(20_000)]
+    counts = Counter(split_of(i, (0.8, 0.1, 0.1)) for i in ids)
+    assert abs(counts["train"] / len(ids) - 0.8) < 0.02
+    assert abs(counts["valid"] / len(ids) - 0.1) < 0.01
+    assert [split_of(i, (0.8, 0.1, 0.1)) for i in ids[:50]] == [
+        split_of(i, (0.8, 0.1, 0.1)) for i in ids[:50]
+    ]
+    assert {split_of(i, (0.0, 0.0, 1.0)) for i in ids[:500]} == {"test"}
+    assert {split_of(i, (1.0, 0.0, 0.0)) for i in ids[:500]} == {"train"}
+
+
+def test_shards_cover_the_range():
+    shards = Counter(shard_of(f"{i:x}", 4) for i in range(4000))
+    assert set(shards) == {0, 1, 2, 3} and min(shards.values()) > 800
+
+
+def test_augmentation_is_for_train_unless_asked():
+    shifts = (-1, 0, 1)
+    assert shifts_for("train", shifts, False) == shifts
+    assert shifts_for("valid", shifts, False) == (0,)
+    assert shifts_for("test", shifts, True) == shifts
+
+
+def test_transposition_shifts_the_pitch_axis_and_counts_what_falls_out():
+    notes = piece(8, [0, 40, 87])
+    up, dropped = transpose_notes(notes, 2)
+    assert dropped == 1  # the top note
+    assert np.array_equal(up[:, 2:], notes[:, :-2]) and not up[:, :2].any()
+    down, dropped = transpose_notes(notes, -1)
+    assert dropped == 1 and np.array_equal(down[:, :-1], notes[:, 1:])
+    same, dropped = transpose_notes(notes, 0)
+    assert same is notes and dropped == 0
+    gone, dropped = transpose_notes(notes, 200)
+    assert not gone.any() and dropped == 3
+
+
+def test_segment_context_is_the_whole_piece_context_cut():
+    grid = Grid(beats_per_bar=2, bars=2)  # a bar of 8 steps, segments of 16
+    notes = piece(40, list(range(30, 50)))  # a note every 2 steps, the last at steps 38-39
+    segments, context = segment_arrays(notes, grid)
+    assert segments.shape == (3, 16, 88, 3)  # 2 full segments and a padded tail of one bar
+    whole = context_matrix(notes, grid.steps_per_beat)
+    flat = context.reshape(-1, 88, 3)
+    assert np.array_equal(flat[:40], whole)  # the second segment's first steps see the first
+    # the padding is silence after the music: its context fades out over ε steps, as generating
+    # silence after the last note would give
+    assert flat[40:44].any() and not flat[44:].any()

@@ -1,0 +1,136 @@
+"""The named ingest transforms, one at a time, with TestPipeline + assert_that on real files."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.testing import test_pipeline
+from apache_beam.testing.util import assert_that, equal_to
+from ingest_corpus import BOOK, CRASH_PARSER, NOTTINGHAM
+
+from mg.pipelines.counters import read_counters
+from mg.pipelines.listing import FileRef
+from mg.pipelines.records import FileBytes, PieceRef, SplitPiece
+from mg.pipelines.transforms_read import ParseFiles, ReadFiles, SplitTunes
+from mg.pipelines.transforms_tensor import Segment, Transpose
+from mg.pipelines.transforms_write import DropDuplicates, corpus_checksum
+from musicgen.grid import Grid
+from musicgen.representation import read_bytes
+
+GRID = Grid()
+
+
+def local_pipeline() -> test_pipeline.TestPipeline:
+    return test_pipeline.TestPipeline(runner=FnApiRunner(), options=PipelineOptions([]))
+
+
+@pytest.fixture(scope="module")
+def midi() -> bytes:
+    return (NOTTINGHAM / "MIDI" / "ashover1.mid").read_bytes()
+
+
+def test_read_files_hashes_content_and_rejects_a_dangling_link(tmp_path, midi):
+    (tmp_path / "a.mid").write_bytes(midi)
+    (tmp_path / "gone.mid").symlink_to(tmp_path / "nowhere.mid")
+    refs = [
+        FileRef("a.mid", str(tmp_path / "a.mid")),
+        FileRef("gone.mid", str(tmp_path / "gone.mid")),
+    ]
+    with local_pipeline() as p:
+        read = p | beam.Create(refs) | ReadFiles()
+        files = read.files | "Sizes" >> beam.Map(lambda f: (f.ref.source, len(f.data)))
+        assert_that(files, equal_to([("a.mid", len(midi))]), label="files")
+        rejected = read.rejected | beam.Map(lambda r: (r.path, r.reason, r.detail.split(" to ")[0]))
+        assert_that(
+            rejected, equal_to([("gone.mid", "unreadable", "dangling symlink")]), label="rej"
+        )
+        digests = read.digests | beam.Map(lambda d: (d[0], len(d[1]) if d[0] == "a.mid" else d[1]))
+        assert_that(digests, equal_to([("a.mid", 32), ("gone.mid", "unreadable")]), label="digests")
+
+
+def test_parse_files_turns_bad_bytes_and_a_crash_into_dead_letters(midi):
+    items = [
+        FileBytes(FileRef("good.mid", "good.mid"), midi, "d1"),
+        FileBytes(FileRef("noise.mid", "noise.mid"), b"not a midi file", "d2"),
+        FileBytes(FileRef("crash.mid", "crash.mid"), midi + b"MG-CRASH", "d3"),
+    ]
+    with local_pipeline() as p:
+        parsed = p | beam.Create(items) | ParseFiles(GRID, CRASH_PARSER, timeout_s=120)
+        results = parsed.results | beam.Map(lambda r: (r.path, len(r.pieces)))
+        assert_that(results, equal_to([("good.mid", 1)]), label="results")
+        rejected = parsed.rejected | beam.Map(lambda r: (r.path, r.reason))
+        expected = [("noise.mid", "unknown_format"), ("crash.mid", "parser_crash")]
+        assert_that(rejected, equal_to(expected), label="rejected")
+
+
+def test_split_tunes_keeps_good_tunes_and_rejects_the_broken_one():
+    result = read_bytes(BOOK.encode(), "book.abc", GRID)
+    p = local_pipeline()
+    tunes = p | beam.Create([result]) | SplitTunes(GRID)
+    pieces = tunes.pieces | beam.Map(
+        lambda piece: (piece.source, piece.tune, piece.abc is not None)
+    )
+    assert_that(pieces, equal_to([("book.abc", 0, True), ("book.abc", 2, True)]), label="pieces")
+    rejected = tunes.rejected | beam.Map(lambda r: (r.path, r.reason))
+    assert_that(rejected, equal_to([("book.abc", "abc_tune")]), label="rejected")
+    counters = read_counters(p.run())
+    assert counters["tunes_read"] == 3 and counters["pieces_too_short"] == 1
+
+
+def test_transpose_augments_the_training_split_only(midi):
+    piece = read_bytes(midi, "a.mid", GRID).pieces[0]
+    items = [SplitPiece(piece, "train"), SplitPiece(piece, "valid")]
+    with local_pipeline() as p:
+        out = p | beam.Create(items) | Transpose((-1, 0, 1))
+        shifts = out | beam.Map(lambda t: (t.split, tuple(v.shift for v in t.variants)))
+        assert_that(shifts, equal_to([("train", (-1, 0, 1)), ("valid", (0,))]))
+
+
+def test_segment_orders_rows_by_transposition_then_segment(midi):
+    piece = read_bytes(midi, "a.mid", GRID).pieces[0]
+    segments = -(-len(piece.notes) // GRID.segment_steps)
+    with local_pipeline() as p:
+        shifted = p | beam.Create([SplitPiece(piece, "train")]) | Transpose((-1, 0, 1))
+        blocks = shifted | Segment(GRID)
+        rows = blocks | beam.FlatMap(
+            lambda b: zip(
+                b.table["transpose"].to_pylist(), b.table["segment"].to_pylist(), strict=True
+            )
+        )
+        expected = [(s, i) for s in (-1, 0, 1) for i in range(segments)]
+        assert_that(rows | beam.combiners.ToList(), equal_to([expected]))
+
+
+def ref(piece_id: str, source: str, tune: int = 0) -> PieceRef:
+    return PieceRef(piece_id, source, tune, "train", "spill.arrow", 0, 1, 16, 0, 0)
+
+
+def test_drop_duplicates_keeps_the_smallest_source():
+    refs = [
+        ref("p1", "b/x.mid"),
+        ref("p1", "a/x.mid"),
+        ref("p1", "a/book.abc", 3),
+        ref("p2", "c.mid"),
+    ]
+    with local_pipeline() as p:
+        kept = p | beam.Create(refs) | DropDuplicates()
+        assert_that(
+            kept.pieces | beam.Map(lambda r: (r.piece_id, r.source)),
+            equal_to([("p1", "a/book.abc"), ("p2", "c.mid")]),
+            label="kept",
+        )
+        rejected = kept.rejected | beam.Map(lambda r: (r.path, r.reason, r.detail))
+        expected = [
+            ("a/x.mid", "duplicate", "same music as a/book.abc tune 3"),
+            ("b/x.mid", "duplicate", "same music as a/book.abc tune 3"),
+        ]
+        assert_that(rejected, equal_to(expected), label="rejected")
+
+
+def test_corpus_checksum_ignores_the_order_files_were_read_in():
+    pairs = [("a.mid", "h1"), ("b.abc", "h2"), ("c.mid", "unreadable")]
+    assert corpus_checksum(pairs) == corpus_checksum(list(reversed(pairs)))
+    assert corpus_checksum(pairs)["files"] == 3
+    assert corpus_checksum(pairs) != corpus_checksum([("a.mid", "h1"), ("b.abc", "h3")])
