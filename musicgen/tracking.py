@@ -127,23 +127,32 @@ def git_commit(folder: Path) -> str | None:
 
 
 def recorded_config(run_id: str) -> RunConfig:
-    """The config a run recorded; the run must exist and not have finished."""
-    try:
-        run = MlflowClient().get_run(run_id)
-    except MlflowException:
-        raise TrackingError(
-            f"--resume {run_id}: no such run in {mlflow.get_tracking_uri()}"
-        ) from None
-    if run.info.status == "FINISHED":
-        raise TrackingError(f"--resume {run_id}: the run already finished; start a new run")
+    """The config a run recorded as its `config` artifact."""
+    _get_run(run_id)
     try:
         return RunConfig.from_json(mlflow.artifacts.load_dict(_run_uri(run_id, CONFIG_ARTIFACT)))
     except (MlflowException, OSError, ValueError, KeyError) as exc:
         raise TrackingError(f"--resume {run_id}: the run has no readable config ({exc})") from None
 
 
+def check_resumable(run_id: str) -> None:
+    """A finished run has nothing left to do; RUNNING (a kill -9), FAILED and KILLED resume."""
+    if _get_run(run_id).info.status == "FINISHED":
+        raise TrackingError(f"--resume {run_id}: the run already finished; start a new run")
+
+
+def _get_run(run_id: str):
+    try:
+        return MlflowClient().get_run(run_id)
+    except MlflowException:
+        raise TrackingError(
+            f"--resume {run_id}: no such run in {mlflow.get_tracking_uri()}"
+        ) from None
+
+
 def reopen_run(run_id: str) -> str:
-    """Take the run over (also one left RUNNING by a kill -9)."""
+    """Take the run over (also one left RUNNING by a kill -9), in its own experiment."""
+    mlflow.set_experiment(experiment_id=_get_run(run_id).info.experiment_id)
     return mlflow.start_run(run_id=run_id).info.run_id
 
 

@@ -64,8 +64,8 @@ def _train(request: TrainRequest, placement: Placement, progress: Progress) -> T
     if placement.is_main or request.resume:
         tracking.connect(uri)
     dataset = Dataset.open(request.data)
-    check_dataset(dataset)
     config = _run_config(request, dataset, placement)
+    check_dataset(dataset)
     with tracking.scratch_folder() as scratch:
         session = _session(config, dataset, placement, Path(scratch))
         if not placement.is_main:
@@ -98,6 +98,7 @@ def _run_config(request: TrainRequest, dataset: Dataset, placement: Placement) -
             f"--resume {request.resume}: the run trained on {recorded.train.world_size} "
             f"process(es); this launch has {placement.world_size}"
         )
+    tracking.check_resumable(request.resume)
     return recorded
 
 

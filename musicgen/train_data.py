@@ -8,17 +8,21 @@ never looks inside a batch.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 from torch.utils.data import DataLoader
 
 from musicgen.data import Dataset, SegmentStream, to_batch
 from musicgen.errors import DatasetError
+from musicgen.grid import Grid
 from musicgen.protocol import NoteBatch, NoteOutput
 from musicgen.train_config import TrainConfig, TrainError
 
@@ -51,14 +55,27 @@ class InputKind:
 
 
 def check_dataset(dataset: Dataset) -> None:
-    """Refuse an empty train or valid split (every shard is checked against the manifest)."""
+    """Refuse an empty train or valid split, and shards that are unreadable or of another grid."""
     for split in ("train", "valid"):
-        units = dataset.units(split)
-        if _unit_rows(units) == 0:
+        rows = sum(_shard_rows(path, dataset) for path in dataset.shards(split))
+        if rows == 0:
             raise DatasetError(
                 f"{dataset.root}: the {split} split has no segments; ingest more music "
                 "(training needs both a train and a valid split)"
             )
+
+
+def _shard_rows(path: Path, dataset: Dataset) -> int:
+    try:
+        shard = pq.ParquetFile(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise DatasetError(f"{path}: not a readable Parquet shard ({exc})") from None
+    grid = (shard.schema_arrow.metadata or {}).get(b"mg.grid")
+    if grid is not None and not Grid.from_dict(json.loads(grid)).same_tensors(dataset.grid):
+        raise DatasetError(
+            f"{path}: shard grid differs from the manifest's {dataset.grid.to_dict()}"
+        )
+    return shard.metadata.num_rows
 
 
 def note_loader(

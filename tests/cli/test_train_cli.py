@@ -1,0 +1,140 @@
+"""`mg train` as a user runs it: what it prints, and one clear line (exit 1) for each bad input."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import socket
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
+
+from mg.cli.app import app
+from musicgen.grid import Grid
+
+
+def _train_fixture():
+    """The trainer tests' dataset and store fixtures (tests/musicgen/train_fixture.py)."""
+    if "train_fixture" in sys.modules:
+        return sys.modules["train_fixture"]
+    path = Path(__file__).resolve().parents[1] / "musicgen" / "train_fixture.py"
+    spec = importlib.util.spec_from_file_location("train_fixture", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["train_fixture"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+fixtures = _train_fixture()
+train_data, mlflow_store, in_store = fixtures.train_data, fixtures.mlflow_store, fixtures.in_store
+runner = CliRunner()
+
+
+def mg_train(*args: str):
+    return runner.invoke(app, ["train", *args])
+
+
+def one_error_line(result) -> str:
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mg: error: "), result.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def finished_run(train_data, in_store) -> str:  # noqa: F811
+    """`mg train` for real (a tiny model, two steps), registered; returns its stdout."""
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    result = mg_train(
+        "--data", str(train_data), "--preset", "tiny", "--epochs", "1", "--max-steps", "2",
+        "--samples", "0", "--register", name, "--tracking-uri", in_store, "--experiment", "cli",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def run_id_of(stdout: str) -> str:
+    return stdout.split()[1].rstrip(":")
+
+
+def test_train_prints_the_run_the_model_and_the_registered_version(finished_run, in_store):  # noqa: F811
+    lines = finished_run.splitlines()
+    assert lines[0].startswith("run ") and "1 epochs, 2 steps" in lines[0]
+    assert "best valid/nll_frame" in lines[0]
+    assert lines[1].startswith("model: models:/")
+    assert (
+        lines[2].startswith("registered: models:/cli-")
+        and "(aliases: latest, champion)" in lines[2]
+    )
+    run = MlflowClient().get_run(run_id_of(finished_run))
+    assert run.info.status == "FINISHED" and run.data.params["train.max_steps"] == "2"
+
+
+def test_missing_dataset_folder(tmp_path, in_store):  # noqa: F811
+    line = one_error_line(mg_train("--data", str(tmp_path / "nope"), "--tracking-uri", in_store))
+    assert "nope" in line and "no such dataset folder" in line
+
+
+def test_empty_dataset_folder(tmp_path, in_store):  # noqa: F811
+    line = one_error_line(mg_train("--data", str(tmp_path), "--tracking-uri", in_store))
+    assert str(tmp_path) in line and "manifest.json" in line
+
+
+def test_manifest_of_another_schema_version(tmp_path, train_data, in_store):  # noqa: F811
+    copy = tmp_path / "v2"
+    shutil.copytree(train_data, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    (copy / "manifest.json").write_text(json.dumps({**manifest, "schema_version": 2}))
+    line = one_error_line(mg_train("--data", str(copy), "--tracking-uri", in_store))
+    assert "schema version 2" in line
+
+
+def test_unreachable_tracking_server_fails_in_seconds(train_data):  # noqa: F811
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    start = time.monotonic()
+    result = mg_train("--data", str(train_data), "--tracking-uri", f"http://127.0.0.1:{port}")
+    line = one_error_line(result)
+    assert f"cannot reach the MLflow tracking server at http://127.0.0.1:{port}" in line
+    assert time.monotonic() - start < 15
+
+
+def test_resume_on_a_dataset_of_another_grid(finished_run, in_store, tmp_path):  # noqa: F811
+    other = fixtures.build_train_dataset(tmp_path / "other", Grid(bars=2, low=36, high=95))
+    run_id = run_id_of(finished_run)
+    line = one_error_line(
+        mg_train("--data", str(other), "--resume", run_id, "--tracking-uri", in_store)
+    )
+    assert f"does not match the grid of --resume {run_id}'s model" in line
+
+
+def test_resume_of_a_finished_run_or_with_other_options(finished_run, train_data, in_store):  # noqa: F811
+    run_id = run_id_of(finished_run)
+    common = ("--data", str(train_data), "--resume", run_id, "--tracking-uri", in_store)
+    assert "already finished" in one_error_line(mg_train(*common))
+    line = one_error_line(mg_train(*common, "--hidden", "64", "--lr", "0.5"))
+    assert "model.hidden=64 (run: 32)" in line and "train.lr=0.5 (run: 0.002)" in line
+    line = one_error_line(
+        mg_train("--data", str(train_data), "--resume", "0" * 32, "--tracking-uri", in_store)
+    )
+    assert "no such run" in line
+
+
+def test_bad_options_are_one_line(train_data, in_store):  # noqa: F811
+    common = ("--data", str(train_data), "--tracking-uri", in_store, "--preset", "tiny")
+    assert "--batch-size must be at least 1" in one_error_line(
+        mg_train(*common, "--batch-size", "0")
+    )
+    line = one_error_line(mg_train(*common, "--backbone", "rnn"))
+    assert "backbone 'rnn'" in line
+    assert "unknown model family" in one_error_line(mg_train(*common, "--model", "nope"))
+    if not torch.cuda.is_available():
+        assert "no CUDA device" in one_error_line(mg_train(*common, "--device", "cuda"))
