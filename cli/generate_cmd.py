@@ -1,8 +1,94 @@
-"""`mg generate` (stub until issue 7 lands)."""
+"""`mg generate`: a model URI back to music (MIDI, and a piano roll and audio when asked)."""
 
-from mg.cli.common import not_built
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mg.cli.common import one_line_errors
+from musicgen.generate import GenerateOptions, GenerateResult
+from musicgen.generate import generate as generate_music
+from musicgen.sampling import SamplingOptions
 
 
-def generate() -> None:
-    """Not built yet (issue 7)."""
-    not_built("generate", 7)
+def generate(
+    model_uri: Annotated[
+        str,
+        typer.Option(
+            "--model-uri",
+            help="models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN_ID/PATH or a model folder.",
+        ),
+    ],
+    steps: Annotated[
+        int, typer.Option(min=1, help="Steps to generate (characters for char-rnn).")
+    ] = 256,
+    num: Annotated[int, typer.Option(min=1, help="Pieces, generated as one batch.")] = 1,
+    seed: Annotated[int, typer.Option(help="Same seed, model and options: same bytes.")] = 0,
+    temperature: Annotated[
+        float, typer.Option(min=1e-6, help="Below 1 plays safer, above 1 wilder.")
+    ] = 1.0,
+    top_p: Annotated[
+        float,
+        typer.Option(min=1e-6, max=1.0, help="Sample only from the most likely share of the mass."),
+    ] = 1.0,
+    primer: Annotated[
+        Path | None,
+        typer.Option(help="Start from this MIDI/ABC file (its first tune, on the model's grid)."),
+    ] = None,
+    keep_primer: Annotated[
+        bool,
+        typer.Option(
+            "--keep-primer/--strip-primer",
+            help="Keep the primer's bars at the start of the output.",
+        ),
+    ] = True,
+    out: Annotated[Path, typer.Option(help="Folder for the files.")] = Path("out"),
+    png: Annotated[
+        bool, typer.Option("--png", help="A piano-roll picture beside each file.")
+    ] = False,
+    wav: Annotated[
+        bool, typer.Option("--wav", help="Audio beside each file (needs FluidSynth).")
+    ] = False,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(help="MLflow tracking URI (else MLFLOW_TRACKING_URI, else ./mlflow.db)."),
+    ] = None,
+) -> None:
+    """Generate pieces from a trained model; files are named <out>/<model>-s<seed>-<i>.mid."""
+    sampling = SamplingOptions(steps, num, seed, temperature, top_p)
+    options = GenerateOptions(sampling, primer, keep_primer, out, png, wav, tracking_uri)
+    quiet_mlflow()
+    with one_line_errors():
+        result = generate_music(model_uri, options)
+    _report(result, out)
+
+
+def quiet_mlflow() -> None:
+    """MLflow's INFO lines (creating a store's tables, …) stay out of the command's output,
+    unless MLFLOW_LOGGING_LEVEL asks for them (MLflow reads it when first imported)."""
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    if "mlflow" in sys.modules:
+        logging.getLogger("mlflow").setLevel(os.environ["MLFLOW_LOGGING_LEVEL"].upper())
+
+
+def _report(result: GenerateResult, out: Path) -> None:
+    for path in result.files:
+        typer.echo(str(path))
+    pieces = len(result.pieces)
+    summary = f"{pieces} piece(s) from {result.source.uri} ({result.family}) in {out}"
+    summary += f", sampled in {result.seconds:.2f} s"
+    if result.primer_steps:
+        summary += f", after a primer of {result.primer_steps} {_unit(result)}"
+    typer.echo(summary)
+    if result.parsed is not None:
+        share = result.parsed / max(pieces, 1)
+        typer.echo(f"{result.parsed} of {pieces} generated tunes parse as ABC ({share:.0%})")
+
+
+def _unit(result: GenerateResult) -> str:
+    return "characters" if result.parsed is not None else "steps"

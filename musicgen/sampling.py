@@ -3,10 +3,17 @@
 The context of each new frame comes from `representation.context_of_windows` over the frames
 generated so far — the very function ingest used — so the model sees at generation time what it
 saw in training.
+
+On the CPU, sampling runs torch on one intra-op thread (restored afterwards): one step is a
+handful of small matrix products, where thread hand-offs cost more than they save — on a busy
+2-core machine two threads made it 10-20 times slower — and one thread also keeps the sampled
+bytes independent of the machine's core count.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,13 +57,26 @@ def generate_notes(
     )
     frames = list(np.moveaxis(start, 1, 0))  # list of [num, α, 3]
     new_steps = options.steps - 1 if primer is None else options.steps
-    state = model.initial_state(options.num)
-    for t in range(len(frames) - 1 + new_steps):
-        batch = _frame_batch(frames, t, grid).to(device)
-        output, state = model.step(state, batch)
-        if t + 1 >= len(frames):
-            frames.append(_sample_frame(output, frames[-1], options, generator))
+    with one_thread_on_cpu(device):
+        state = model.initial_state(options.num)
+        for t in range(len(frames) - 1 + new_steps):
+            batch = _frame_batch(frames, t, grid).to(device)
+            output, state = model.step(state, batch)
+            if t + 1 >= len(frames):
+                frames.append(_sample_frame(output, frames[-1], options, generator))
     return np.stack(frames, axis=1)
+
+
+@contextmanager
+def one_thread_on_cpu(device: torch.device) -> Iterator[None]:
+    """One torch intra-op thread while sampling on the CPU (see the module docstring)."""
+    before = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _start_frames(grid: Grid, options: SamplingOptions, generator: torch.Generator) -> np.ndarray:

@@ -1,0 +1,96 @@
+"""The incremental sampler on a model trained on Nottingham tunes (generation_fixture)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from generation_fixture import (
+    MIDI_FILES,
+    dataset_and_model,
+    one_torch_thread,  # noqa: F401 (an autouse fixture)
+)
+
+from musicgen.checkpoint import load_model
+from musicgen.protocol import NoteBatch
+from musicgen.representation import context_matrix, position_index, read_file
+from musicgen.sampling import SamplingOptions, generate_notes
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    _, folder = dataset_and_model(tmp_path_factory.getbasetemp())
+    return load_model(folder)
+
+
+def test_same_seed_gives_the_same_pieces_and_another_seed_others(loaded):
+    first = generate_notes(loaded.model, loaded.grid, SamplingOptions(steps=96, num=3, seed=5))
+    again = generate_notes(loaded.model, loaded.grid, SamplingOptions(steps=96, num=3, seed=5))
+    other = generate_notes(loaded.model, loaded.grid, SamplingOptions(steps=96, num=3, seed=6))
+    assert first.shape == (3, 96, loaded.grid.alpha, 3) and first.dtype == np.uint8
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+    assert not np.array_equal(first[0], first[1])  # pieces of one batch differ
+    assert first[:, :, :, 0].any(axis=(1, 2)).all()  # every piece plays something
+
+
+def test_each_frame_is_what_the_model_predicts_from_the_shared_context(loaded):
+    """Near-zero temperature makes sampling follow the logits' sign; a whole-sequence forward
+    over the sampled piece, with the context from `context_matrix`, must then predict every
+    sampled frame: the sampler fed the model the same notes, context and positions."""
+    grid = loaded.grid
+    options = SamplingOptions(steps=80, num=2, seed=1, temperature=1e-4)
+    pieces = generate_notes(loaded.model, grid, options)
+    notes = pieces.astype(np.float32)
+    notes[..., 2] /= 127.0
+    context = np.stack([context_matrix(p, grid.steps_per_beat) for p in pieces])
+    position = np.tile(position_index(options.steps, grid), (options.num, 1))
+    batch = NoteBatch(
+        torch.from_numpy(notes),
+        torch.from_numpy(context.astype(np.float32)),
+        torch.from_numpy(position.astype(np.int64)),
+    )
+    with torch.no_grad():
+        output = loaded.model(batch)
+    predicted = (output.pressed_logits[:, :-1] > 0).numpy()
+    assert np.array_equal(predicted, pieces[:, 1:, :, 0] > 0)
+    articulated = (output.articulated_logits[:, :-1] > 0).numpy()
+    started = (pieces[:, 1:, :, 0] > 0) & (articulated | (pieces[:, :-1, :, 0] == 0))
+    assert np.array_equal(started, pieces[:, 1:, :, 1] > 0)
+
+
+def test_a_primer_is_read_first_and_comes_back_unchanged(loaded):
+    primer = read_file(MIDI_FILES[0], loaded.grid).pieces[0].notes[:40]
+    options = SamplingOptions(steps=24, num=2, seed=0)
+    pieces = generate_notes(loaded.model, loaded.grid, options, primer)
+    assert pieces.shape[:2] == (2, 40 + 24)
+    assert np.array_equal(pieces[:, :40], np.stack([primer, primer]))
+
+
+def test_top_p_keeps_only_the_most_likely_pitches(loaded):
+    """A tiny top-p share keeps one pitch per frame: never more than one sounds."""
+    options = SamplingOptions(steps=64, num=2, seed=3, top_p=1e-6)
+    pieces = generate_notes(loaded.model, loaded.grid, options)
+    assert (pieces[:, 1:, :, 0].sum(axis=-1) <= 1).all()
+
+
+def test_long_pieces_and_the_thread_setting_is_restored(loaded):
+    threads = torch.get_num_threads()
+    pieces = generate_notes(loaded.model, loaded.grid, SamplingOptions(steps=2048, num=1))
+    assert pieces.shape[1] == 2048
+    assert torch.get_num_threads() == threads
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        SamplingOptions(steps=0),
+        SamplingOptions(num=0),
+        SamplingOptions(temperature=0.0),
+        SamplingOptions(top_p=0.0),
+        SamplingOptions(top_p=1.5),
+    ],
+)
+def test_invalid_options_are_refused(loaded, options):
+    with pytest.raises(ValueError, match="invalid sampling options"):
+        generate_notes(loaded.model, loaded.grid, options)
