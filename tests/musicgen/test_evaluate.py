@@ -1,0 +1,171 @@
+"""`musicgen.evaluate` and `musicgen.music_stats` on Nottingham tunes (generation_fixture)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from generation_fixture import (
+    GRID,
+    dataset_and_model,
+    mlflow_store,
+    one_torch_thread,  # noqa: F401 (an autouse fixture)
+)
+from mlflow import MlflowClient
+from torch.nn import functional as F
+
+from musicgen.checkpoint import load_model
+from musicgen.data import Dataset
+from musicgen.evaluate import (
+    EvaluateOptions,
+    evaluate,
+    evaluation_metrics,
+    format_table,
+    log_evaluation,
+    split_metrics,
+    split_segments,
+)
+from musicgen.music_stats import STATS, longest_common_runs, pack_pressed, piece_stats
+from musicgen.protocol import NoteBatch
+from musicgen.representation import context_matrix, position_index
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    return dataset_and_model(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, built):
+    return mlflow_store(tmp_path_factory.getbasetemp(), built[0])
+
+
+def reference_nll(folder, dataset, split) -> float:
+    """The published metric written out by hand: Bernoulli NLL of the pressed column summed
+    over pitches, averaged over every predicted frame of every segment (float64)."""
+    model = load_model(folder).model
+    segments = split_segments(Dataset.open(dataset), split, 10**6)
+    total, frames = 0.0, 0
+    for notes in segments:
+        values = notes.astype(np.float32)
+        values[..., 2] /= 127.0
+        context = context_matrix(notes, GRID.steps_per_beat).astype(np.float32)
+        position = position_index(len(notes), GRID).astype(np.int64)
+        batch = NoteBatch(
+            torch.from_numpy(values)[None],
+            torch.from_numpy(context)[None],
+            torch.from_numpy(position)[None],
+        )
+        with torch.no_grad():
+            logits = model(batch).pressed_logits[0, :-1].double()
+        target = torch.from_numpy(notes[1:, :, 0] > 0).double()
+        total += float(F.binary_cross_entropy_with_logits(logits, target, reduction="sum"))
+        frames += len(notes) - 1
+    return total / frames
+
+
+@pytest.fixture(scope="module")
+def evaluation(built, store):
+    """The registered model evaluated on the test split through its run's URI."""
+    options = EvaluateOptions("test", num=3, seed=1, tracking_uri=store.uri)
+    return evaluate(f"runs:/{store.run_id}/model", str(built[0]), options)
+
+
+def test_nll_is_the_mean_over_every_frame_of_the_split(built):
+    dataset, folder = built
+    loaded = load_model(folder)
+    expected = reference_nll(folder, dataset, "test")
+    for batch_size in (1, 4):  # 6 test segments: batches of 4 and 2 weigh frames, not batches
+        metrics, frames = split_metrics(loaded, Dataset.open(dataset), "test", batch_size)
+        assert metrics["nll_frame"] == pytest.approx(expected, rel=1e-5)
+        assert frames == 6 * (GRID.segment_steps - 1)
+        assert set(metrics) == {"nll_frame", "nll_articulation", "velocity_mae"}
+        assert all(math.isfinite(v) for v in metrics.values())
+
+
+def test_the_nll_matches_the_trainers_valid_metric(built, store):
+    result = evaluate(
+        f"models:/{store.name}@champion",
+        str(built[0]),
+        EvaluateOptions("valid", num=2, tracking_uri=store.uri),
+    )
+    for name in ("nll_frame", "nll_articulation", "velocity_mae"):
+        assert result.metrics[name] == pytest.approx(store.valid[f"valid/{name}"], rel=1e-5)
+
+
+def test_statistics_and_copy_check_of_generated_pieces_and_the_split(evaluation):
+    assert evaluation.generated_pieces == 3 and evaluation.reference_segments == 6
+    assert set(evaluation.generated) == set(evaluation.reference) == set(STATS)
+    assert all(math.isfinite(v) for v in evaluation.reference.values())
+    assert 0 < evaluation.reference["scale_consistency"] <= 1
+    assert len(evaluation.copy.generated) == 3 and evaluation.copy.corpus_segments == 30
+    assert evaluation.targets == 6 * (GRID.segment_steps - 1)
+    table = format_table(evaluation)
+    assert "nll_frame" in table and "pitch_class_entropy" in table and "copy" in table
+
+
+def test_piece_statistics_of_a_scale_written_by_hand():
+    """C major scale, one note per beat over two bars, then a bar of silence (trimmed)."""
+    notes = np.zeros((3 * GRID.gamma, GRID.alpha, 3), dtype=np.uint8)
+    for beat, pitch in enumerate([60, 62, 64, 65, 67, 69, 71, 72]):
+        start = beat * GRID.steps_per_beat
+        notes[start : start + 2, pitch - GRID.low] = (1, 0, 80)  # half a beat, then a rest
+        notes[start, pitch - GRID.low, 1] = 1
+    stats = piece_stats(notes, GRID)
+    assert stats["pitch_class_entropy"] == pytest.approx(6 / 8 * 3 + 2 / 8 * 2)  # C twice
+    assert stats["scale_consistency"] == 1.0
+    assert stats["polyphony"] == 1.0
+    assert stats["empty_beat_rate"] == 0.0  # trailing silence is not counted
+    assert stats["pitch_range"] == 12
+    assert stats["notes_per_bar"] == pytest.approx(8 / (30 / GRID.gamma))  # 30 steps to the end
+
+
+def brute_force_runs(generated: np.ndarray, corpus: np.ndarray) -> list[int]:
+    """Longest common run by dynamic programming (silent frames never match)."""
+    best = []
+    for piece in generated:
+        longest = 0
+        for segment in corpus:
+            run = np.zeros((len(piece) + 1, len(segment) + 1), dtype=int)
+            for i, frame in enumerate(piece):
+                for j, other in enumerate(segment):
+                    if frame.any() and np.array_equal(frame, other):
+                        run[i + 1, j + 1] = run[i, j] + 1
+            longest = max(longest, int(run.max()))
+        best.append(longest)
+    return best
+
+
+def test_longest_common_runs_agree_with_dynamic_programming():
+    rng = np.random.default_rng(7)
+    for _ in range(10):
+        corpus = rng.random((3, 30, 12)) < 0.15
+        generated = rng.random((4, 20, 12)) < 0.15
+        generated[0, 2:14] = corpus[1, 5:17]  # planted copies
+        generated[3, 10:] = corpus[2, :10]
+        got = longest_common_runs(np.packbits(generated, -1), np.packbits(corpus, -1))
+        assert got.tolist() == brute_force_runs(generated, corpus)
+
+
+def test_a_training_segment_is_found_whole_in_the_training_split(built):
+    dataset = Dataset.open(built[0])
+    train = split_segments(dataset, "train", 10**6)
+    pieces = train[[0, 7]]
+    runs = longest_common_runs(pack_pressed(pieces), pack_pressed(train))
+    for piece, run in zip(pieces, runs, strict=True):
+        sounding = piece[..., 0].any(axis=-1)
+        stretches = np.diff(np.flatnonzero(np.diff(np.r_[0, sounding, 0])))[::2]
+        assert run == stretches.max()  # the longest sounding stretch, silence breaks runs
+
+
+def test_results_are_logged_to_the_models_run(evaluation, store):
+    assert log_evaluation(evaluation, format_table(evaluation)) == store.run_id
+    client = MlflowClient(tracking_uri=store.uri)
+    logged = client.get_run(store.run_id).data.metrics
+    assert logged["test/nll_frame"] == pytest.approx(evaluation.metrics["nll_frame"])
+    for name, value in evaluation_metrics(evaluation).items():
+        assert logged[name] == pytest.approx(value)
+    artifacts = [a.path for a in client.list_artifacts(store.run_id, "evaluation")]
+    assert artifacts == ["evaluation/test.txt"]
