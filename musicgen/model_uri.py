@@ -116,6 +116,11 @@ def _download_registered(
     if alias:
         version = client.get_model_version_by_alias(name, alias)
         label = f"{name}-{alias}"
+    elif match["version"] == "latest":
+        version = max(client.search_model_versions(f"name = '{name}'"), key=_number, default=None)
+        if version is None:
+            raise ModelLoadError(f"{uri}: registered model {name!r} has no version")
+        label = f"{name}-latest"
     else:
         version = client.get_model_version(name, match["version"])
         label = f"{name}-v{version.version}"
@@ -141,6 +146,10 @@ def _download_run(uri: str, tracking_uri: str | None, scratch: Path) -> tuple[Pa
             location = model.artifact_location.rstrip("/") + (f"/{rest}" if rest else "")
             return _fetch(location, tracking_uri, scratch), source
     return _fetch(f"runs:/{run.info.run_id}/{match['path']}", tracking_uri, scratch), source
+
+
+def _number(version) -> int:
+    return int(version.version)
 
 
 def _fetch(artifact_uri: str, tracking_uri: str | None, scratch: Path) -> Path:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 # the shared model fixture lives beside the library tests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "musicgen"))
-from generation_fixture import dataset_and_model, mlflow_store, one_torch_thread  # noqa: E402, F401
+from generation_fixture import dataset_and_model, mlflow_store  # noqa: E402
 
 from mg.cli.app import app  # noqa: E402
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 import torch
 from torch.utils.data import DataLoader
 
@@ -78,15 +77,6 @@ def build_dataset(root: Path, grid: Grid) -> Path:
 def train_tiny(dataset_root: Path, folder: Path, steps: int = TRAIN_STEPS) -> Path:
     """A few optimiser steps of the `tiny` preset on random crops: enough to leave the random
     start (short crops keep it to seconds; the model is recurrent, any length trains it)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small batches: one thread is faster on a busy machine
-    try:
-        return _train(dataset_root, folder, steps)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _train(dataset_root: Path, folder: Path, steps: int) -> Path:
     torch.manual_seed(0)
     dataset = Dataset.open(dataset_root)
     family = registry.get("three-branch")
@@ -161,13 +151,3 @@ def mlflow_store(base: Path, dataset: Path) -> Store:
     store = Store(uri, result.run_id, MODEL_NAME, valid)
     record.write_text(json.dumps(store.__dict__))
     return store
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """These tests run small batches on a shared, busy machine, where a second torch thread
-    only adds hand-offs; the setting is restored after each module."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

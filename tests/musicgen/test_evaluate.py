@@ -11,7 +11,6 @@ from generation_fixture import (
     GRID,
     dataset_and_model,
     mlflow_store,
-    one_torch_thread,  # noqa: F401 (an autouse fixture)
 )
 from mlflow import MlflowClient
 from torch.nn import functional as F

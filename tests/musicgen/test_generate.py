@@ -19,7 +19,6 @@ from generation_fixture import (
     MIDI_FILES,
     dataset_and_model,
     mlflow_store,
-    one_torch_thread,  # noqa: F401 (an autouse fixture)
 )
 from mlflow import MlflowClient
 
@@ -132,13 +131,14 @@ def test_every_uri_form_loads_the_same_model(store, tmp_path):
         f"runs:/{store.run_id}/model": f"run-{store.run_id[:8]}",
         f"models:/{store.name}@champion": f"{store.name}-champion",
         f"models:/{store.name}/1": f"{store.name}-v1",
+        f"models:/{store.name}/latest": f"{store.name}-latest",
         pyfunc_folder: "artifacts",
     }
     outputs = []
     for i, (uri, name) in enumerate(uris.items()):
         result = generate(uri, options(tmp_path / str(i), num=1, tracking_uri=store.uri))
         assert result.pieces[0].midi.name == f"{name}-s0-0.mid"
-        assert result.source.run_id == (store.run_id if i < 3 else None)
+        assert result.source.run_id == (store.run_id if i < 4 else None)
         outputs.append(result.pieces[0].midi.read_bytes())
     assert len(set(outputs)) == 1
 
