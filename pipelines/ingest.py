@@ -23,7 +23,7 @@ import apache_beam as beam
 from apache_beam.runners.runner import PipelineState
 
 from mg.pipelines.counters import read_counters
-from mg.pipelines.listing import FileRef, Listing, list_inputs
+from mg.pipelines.listing import Listing, list_inputs
 from mg.pipelines.manifest import build_manifest, summary_line
 from mg.pipelines.options import IngestConfig, IngestError, local_runner, pipeline_options
 from mg.pipelines.output import (
@@ -31,13 +31,13 @@ from mg.pipelines.output import (
     check_same_corpus,
     delete_if_exists,
     delete_tree,
-    files_under,
     fill_empty_shards,
     join,
     mkdirs,
     prepare_out,
     publish,
     read_json,
+    shard_rows,
     top_entries,
     write_json,
 )
@@ -50,10 +50,12 @@ from mg.pipelines.transforms_write import (
     DropDuplicates,
     WriteRejected,
     WriteShards,
+    write_lines,
 )
 from musicgen.schema import MANIFEST
 
 CORPUS_FILE = "corpus.json"
+LISTING_FILE = "listing.jsonl"
 REJECTED_FILE = "rejected/rejected.jsonl"
 
 
@@ -66,13 +68,13 @@ class IngestReport:
 def build_pipeline(
     p: beam.Pipeline,
     config: IngestConfig,
-    files: list[FileRef],
     staging: str,
     progress: str | None = None,
 ) -> None:
-    """Wire the ingest transforms into `p`; everything lands under `staging`."""
+    """Wire the ingest transforms into `p`; reads `staging`/listing.jsonl, writes under it."""
     grid = config.grid
-    read = p | "ListFiles" >> ListFiles(files) | "ReadFiles" >> ReadFiles(progress)
+    listing = join(staging, LISTING_FILE)
+    read = p | "ListFiles" >> ListFiles(listing) | "ReadFiles" >> ReadFiles(progress)
     parsed = read.files | "ParseFiles" >> ParseFiles(
         grid, config.parser, config.parse_timeout_s, progress
     )
@@ -118,10 +120,12 @@ def ingest(config: IngestConfig) -> IngestReport:
 
 
 def _run(config: IngestConfig, options, listing: Listing, staging: str) -> dict[str, int]:
-    progress = tempfile.mkdtemp(prefix="mg-progress-") if config.progress else None
+    # the workers of a local run write their counts to a local folder; a cluster shows its own UI
+    progress = tempfile.mkdtemp(prefix="mg-progress-") if config.progress and config.local else None
     runner = local_runner(config) if config.local else None
     pipeline = beam.Pipeline(runner=runner, options=options)
-    build_pipeline(pipeline, config, listing.files, staging, progress)
+    write_lines([ref.to_json() for ref in listing.files], join(staging, LISTING_FILE))
+    build_pipeline(pipeline, config, staging, progress)
     shown = ProgressLine(progress, len(listing.files)) if progress else nullcontext()
     try:
         with shown, _beam_warnings_muted():
@@ -152,13 +156,14 @@ def _finish(config: IngestConfig, listing: Listing, staging: str, counters: dict
     corpus = {**read_json(corpus_path), "listing": listing.listing_hash()}
     corpus["ignored"] = listing.ignored
     check_same_corpus(config.out, corpus["checksum"], config.overwrite)
-    delete_if_exists(corpus_path)
+    for name in (CORPUS_FILE, LISTING_FILE):
+        delete_if_exists(join(staging, name))
     delete_tree(join(staging, "spill"))
-    if not any(v for k, v in counters.items() if k.endswith("_segments")):
+    if not shard_rows(staging):  # writers write only shards that have rows
         raise IngestError(_nothing_usable(listing, counters))
     fill_empty_shards(staging, config.grid, config.shards)
-    sizes = {p: s for p, s in files_under(staging).items() if p.endswith(".parquet")}
-    manifest = build_manifest(config, counters, corpus, sizes, _run_id(staging))
+    shards = shard_rows(staging)
+    manifest = build_manifest(config, counters, corpus, shards, _run_id(staging))
     write_json(join(staging, MANIFEST), manifest)
     publish(staging, config.out)
     return manifest

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -29,6 +30,14 @@ class FileRef:
 
     source: str
     path: str
+
+    def to_json(self) -> str:
+        return json.dumps([self.source, self.path], ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, line: str) -> FileRef:
+        source, path = json.loads(line)
+        return cls(source, path)
 
 
 @dataclass

@@ -29,12 +29,12 @@ def build_manifest(
     config: IngestConfig,
     counters: dict[str, int],
     corpus: dict,
-    shard_sizes: dict[str, int],
+    shards: dict[str, tuple[int, int]],
     run_id: str,
 ) -> dict:
-    """`corpus`: files, checksum, listing hash, ignored; `shard_sizes`: part file → bytes."""
+    """`corpus`: files, checksum, listing hash, ignored; `shards`: part file → (rows, bytes)."""
     grid = config.grid
-    splits = {split: _split_counts(split, counters, shard_sizes) for split in SPLITS}
+    splits = {split: _split_counts(split, counters, shards) for split in SPLITS}
     segments = sum(s["segments"] for s in splits.values())
     size = sum(s["bytes"] for s in splits.values())
     prefix = "rejected_"
@@ -58,14 +58,15 @@ def build_manifest(
     }
 
 
-def _split_counts(split: str, counters: dict[str, int], shard_sizes: dict[str, int]) -> dict:
-    parts = [p for p in shard_sizes if os.path.basename(os.path.dirname(p)) == split]
+def _split_counts(split: str, counters: dict[str, int], shards: dict[str, tuple[int, int]]) -> dict:
+    """Segments and bytes from the files themselves; pieces and steps from the counters."""
+    parts = [p for p in shards if os.path.basename(os.path.dirname(p)) == split]
     return {
         "pieces": counters.get(names.split_name(split, "pieces"), 0),
-        "segments": counters.get(names.split_name(split, "segments"), 0),
+        "segments": sum(shards[p][0] for p in parts),
         "steps": counters.get(names.split_name(split, "steps"), 0),
         "shards": len(parts),
-        "bytes": sum(shard_sizes[p] for p in parts),
+        "bytes": sum(shards[p][1] for p in parts),
     }
 
 

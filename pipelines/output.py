@@ -74,6 +74,16 @@ def fill_empty_shards(staging: str, grid: Grid, shards: int | None) -> None:
                     pq.write_table(arrow_schema(grid).empty_table(), stream, compression="zstd")
 
 
+def shard_rows(staging: str) -> dict[str, tuple[int, int]]:
+    """Every part file under `staging`: (rows, bytes), rows from its Parquet footer."""
+    found = {}
+    for path, size in files_under(staging).items():
+        if path.endswith(".parquet") and os.path.basename(os.path.dirname(path)) in SPLITS:
+            with FileSystems.open(path, compression_type="uncompressed") as handle:
+                found[path] = (pq.read_metadata(handle).num_rows, size)
+    return found
+
+
 def publish(staging: str, out: str) -> None:
     """Swap the staged dataset into `out`; the manifest goes first out and last in."""
     delete_if_exists(join(out, MANIFEST))

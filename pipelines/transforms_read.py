@@ -27,14 +27,23 @@ DIGESTS = "digests"
 
 
 class ListFiles(beam.PTransform):
-    """The listed files as a PCollection, spread over the workers."""
+    """The files listed in `listing` (JSON lines of FileRef), spread over the workers.
 
-    def __init__(self, files: list[FileRef]) -> None:
+    The driver lists the inputs once and writes the list beside the run, instead of embedding
+    it in the pipeline graph: a 200k-file corpus would make a graph too large to submit.
+    """
+
+    def __init__(self, listing: str) -> None:
         super().__init__()
-        self.files = files
+        self.listing = listing
 
     def expand(self, pbegin):
-        return pbegin | "Create" >> beam.Create(self.files, reshuffle=True)
+        return (
+            pbegin
+            | "ReadListing" >> beam.io.ReadFromText(self.listing)
+            | "Parse" >> beam.Map(FileRef.from_json)
+            | "Spread" >> beam.Reshuffle()
+        )
 
 
 class _ReadFn(beam.DoFn):
@@ -56,6 +65,9 @@ class _ReadFn(beam.DoFn):
         digest = hashlib.blake2b(data, digest_size=16).hexdigest()
         yield beam.pvalue.TaggedOutput(DIGESTS, (ref.source, digest))
         yield FileBytes(ref, data, digest)
+
+    def finish_bundle(self) -> None:
+        self.progress.flush()
 
     def teardown(self) -> None:
         self.progress.flush()
@@ -112,6 +124,9 @@ class _ParseFn(beam.DoFn):
             return
         counters.inc(counters.FILES_READ)
         yield result
+
+    def finish_bundle(self) -> None:
+        self.progress.flush()
 
     def teardown(self) -> None:
         self.guard.close()

@@ -136,6 +136,9 @@ class _WriteShardFn(beam.DoFn):
         for index, value in enumerate(histogram):
             counters.inc(counters.pitch_name(self.grid.low + index), int(value))
 
+    def finish_bundle(self) -> None:
+        self.progress.flush()
+
     def teardown(self) -> None:
         self.reader.close()
         self.progress.flush()
@@ -168,6 +171,9 @@ class _CountRejectedFn(beam.DoFn):
         counters.inc(counters.rejected_name(record.reason))
         self.progress.add("rejected")
         yield record
+
+    def finish_bundle(self) -> None:
+        self.progress.flush()
 
     def teardown(self) -> None:
         self.progress.flush()
