@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from mg.cli.common import one_line_errors
+from mg.cli.common import one_line_errors, show_progress
 from musicgen.generate import GenerateOptions, GenerateResult
 from musicgen.generate import generate as generate_music
 from musicgen.sampling import SamplingOptions
@@ -63,9 +66,30 @@ def generate(
     sampling = SamplingOptions(steps, num, seed, temperature, top_p)
     options = GenerateOptions(sampling, primer, keep_primer, out, png, wav, tracking_uri)
     quiet_mlflow()
-    with one_line_errors():
-        result = generate_music(model_uri, options)
+    with one_line_errors(), _progress_bar() as progress:
+        result = generate_music(model_uri, replace(options, progress=progress))
     _report(result, out)
+
+
+@contextmanager
+def _progress_bar() -> Iterator[Callable[[int, int], None] | None]:
+    """A bar of model steps on a terminal; nothing in logs and CI."""
+    if not show_progress():
+        yield None
+        return
+    bars: list = []
+
+    def advance(done: int, total: int) -> None:
+        if not bars:
+            bars.append(typer.progressbar(length=total, label="sampling", file=sys.stderr))
+            bars[0].__enter__()
+        bars[0].update(done)
+
+    try:
+        yield advance
+    finally:
+        if bars:
+            bars[0].__exit__(None, None, None)
 
 
 def quiet_mlflow() -> None:

@@ -12,6 +12,7 @@ same names, and the same model, seed and options write the same bytes.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -38,6 +39,7 @@ class GenerateOptions:
     png: bool = False
     wav: bool = False
     tracking_uri: str | None = None
+    progress: Callable[[int, int], None] | None = None  # (steps done now, steps in all)
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,9 @@ def generate(uri: str, options: GenerateOptions) -> GenerateResult:
         return _generate_text(loaded.model, grid, source, options, stem)
     primer = read_primer(options.primer, grid) if options.primer else None
     started = time.perf_counter()
-    pieces = generate_notes(loaded.model, grid, options.sampling, primer)
+    pieces = generate_notes(
+        loaded.model, grid, options.sampling, primer, _progress(options, primer)
+    )
     seconds = time.perf_counter() - started
     primer_steps = 0 if primer is None else len(primer)
     if primer is not None and not options.keep_primer:
@@ -90,6 +94,15 @@ def generate(uri: str, options: GenerateOptions) -> GenerateResult:
         for i, notes in enumerate(pieces)
     ]
     return GenerateResult(source, loaded.family.name, written, primer_steps, seconds)
+
+
+def _progress(options: GenerateOptions, primer: np.ndarray | None):
+    """generate_notes' per-step callback, told the total: the primer's steps and the new ones."""
+    if options.progress is None:
+        return None
+    report = options.progress
+    total = options.sampling.steps - 1 + (0 if primer is None else len(primer))
+    return lambda done: report(done, total)
 
 
 def read_primer(path: Path, grid: Grid) -> np.ndarray:

@@ -12,7 +12,7 @@ bytes independent of the machine's core count.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -35,13 +35,18 @@ class SamplingOptions:
 
 @torch.no_grad()
 def generate_notes(
-    model: torch.nn.Module, grid: Grid, options: SamplingOptions, primer: np.ndarray | None = None
+    model: torch.nn.Module,
+    grid: Grid,
+    options: SamplingOptions,
+    primer: np.ndarray | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """Sample `options.num` pieces at once -> uint8 [num, frames, α, 3].
 
     Without a primer the first frame is a random chord (the patent's random note matrix) and
     the output has `steps` frames; with a primer [P, α, 3] the model first reads the primer,
-    and the output is the primer followed by `steps` new frames.
+    and the output is the primer followed by `steps` new frames. `progress(n)` is told of
+    every n model steps done (the primer's included), for a progress bar.
     """
     if (
         options.steps < 1
@@ -64,6 +69,8 @@ def generate_notes(
             output, state = model.step(state, batch)
             if t + 1 >= len(frames):
                 frames.append(_sample_frame(output, frames[-1], options, generator))
+            if progress is not None:
+                progress(1)
     return np.stack(frames, axis=1)
 
 

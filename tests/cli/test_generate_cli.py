@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import _pickle
 import math
+import pickle
 import re
 import sys
 from pathlib import Path
 
+import cloudpickle
 import pytest
 from typer.testing import CliRunner
 
@@ -57,6 +60,36 @@ def test_a_bad_uri_is_one_line_and_exit_1(built, tmp_path_factory, tmp_path, uri
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("mg: error:") and words in lines[0]
     assert "Traceback" not in result.output
+
+
+def test_mg_generate_never_unpickles(built, tmp_path_factory, tmp_path, monkeypatch):
+    """Safe loading: the test fails if pickle loads anything while `mg generate` fetches a
+    registered model from MLflow, loads it and samples. One run first, unpatched, so that
+    modules imported lazily on the way never bind the patched functions."""
+    store = mlflow_store(tmp_path_factory.getbasetemp(), built[0])
+    uris = (f"models:/{store.name}@champion", f"runs:/{store.run_id}/model")
+    args = ("--steps", 16, "--out", tmp_path, "--tracking-uri", store.uri)
+    assert run("generate", "--model-uri", uris[0], *args).exit_code == 0
+    calls = []
+
+    def refuse(*args, **kwargs):
+        calls.append("load")
+        raise AssertionError("pickle was asked to load something")
+
+    class RefusingUnpickler:  # a class, so that code subclassing Unpickler fails when it loads
+        def __init__(self, *args, **kwargs):
+            calls.append("Unpickler")
+            raise AssertionError("pickle was asked to load something")
+
+    for module in (pickle, _pickle, cloudpickle):  # cloudpickle: MLflow's pickled pyfunc models
+        monkeypatch.setattr(module, "load", refuse)
+        monkeypatch.setattr(module, "loads", refuse)
+    for module in (pickle, _pickle):
+        monkeypatch.setattr(module, "Unpickler", RefusingUnpickler)
+    for uri in uris:
+        result = run("generate", "--model-uri", uri, *args)
+        assert result.exit_code == 0, result.output
+    assert calls == []
 
 
 def test_wav_without_fluidsynth_says_how_to_install_it(built, tmp_path, monkeypatch):
