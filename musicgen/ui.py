@@ -106,7 +106,7 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def start_server(spec: ServerSpec, log: IO[bytes] | None = None) -> subprocess.Popen:
+def start_server(spec: ServerSpec, log: IO[bytes] | int | None = None) -> subprocess.Popen:
     """Start `mlflow server` in a new session (its own process group); not yet ready."""
     if port_in_use(spec.host, spec.port):
         raise UiError(f"port {spec.port} on {spec.host} is in use: choose another with --port")
@@ -166,7 +166,7 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
 
 
 @contextmanager
-def running_server(spec: ServerSpec, log: IO[bytes] | None = None) -> Iterator[str]:
+def running_server(spec: ServerSpec, log: IO[bytes] | int | None = None) -> Iterator[str]:
     """A ready server for the block's duration, stopped even when the block fails."""
     proc = start_server(spec, log)
     try:
