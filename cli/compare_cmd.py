@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -32,10 +33,10 @@ def compare(
 ) -> None:
     """Compare runs: backbone, params that differ, best valid/nll_frame, test NLL, speed."""
     from musicgen.compare import format_table, load_comparison, plot_curves  # mlflow: slow import
-    from musicgen.ui import resolve_tracking_uri
+    from musicgen.tracking import resolve_tracking_uri
 
     with one_line_errors():
-        comparison = load_comparison(refs, resolve_tracking_uri(tracking_uri))
+        comparison = load_comparison(refs, resolve_tracking_uri(tracking_uri, os.environ))
         typer.echo(format_table(comparison))
         if png is not None:
             typer.echo(f"wrote {plot_curves(comparison, png)}")

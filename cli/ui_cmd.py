@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
 
 from mg.cli.common import one_line_errors
-from musicgen.ui import local_spec, resolve_tracking_uri, serve_until_interrupted
 
 
 def ui(
@@ -27,8 +27,11 @@ def ui(
     workers: Annotated[int, typer.Option("--workers", help="Server worker processes.")] = 1,
 ) -> None:
     """Start the MLflow UI on the runs `mg train` logged; Ctrl-C stops it."""
+    from musicgen.tracking import resolve_tracking_uri  # imports mlflow: only when run
+    from musicgen.ui import local_spec, serve_until_interrupted
+
     with one_line_errors():
-        spec = local_spec(resolve_tracking_uri(tracking_uri), host, port, workers)
+        spec = local_spec(resolve_tracking_uri(tracking_uri, os.environ), host, port, workers)
         code = serve_until_interrupted(spec, typer.echo)
         typer.echo("stopped")
     raise typer.Exit(code)

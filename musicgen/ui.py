@@ -57,12 +57,6 @@ class ServerSpec:
         return cmd
 
 
-def resolve_tracking_uri(option: str | None) -> str:
-    """--tracking-uri, else MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working folder."""
-    uri = option or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
-    return absolute_store_uri(uri)
-
-
 def local_spec(tracking_uri: str, host: str, port: int, workers: int = 1) -> ServerSpec:
     """The server for a local store: artifacts stay where the MLflow client puts them (./mlruns).
 

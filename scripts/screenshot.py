@@ -174,9 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from mlflow.tracking import MlflowClient
 
-    from musicgen.ui import free_port, local_spec, resolve_tracking_uri, running_server
+    from musicgen.tracking import resolve_tracking_uri
+    from musicgen.ui import free_port, local_spec, running_server
 
-    spec = local_spec(resolve_tracking_uri(args.tracking_uri), "127.0.0.1", free_port())
+    uri = resolve_tracking_uri(args.tracking_uri, os.environ)
+    spec = local_spec(uri, "127.0.0.1", free_port())
     client = MlflowClient(tracking_uri=spec.backend_uri)
     experiment = client.get_experiment_by_name(args.experiment)
     if experiment is None:
