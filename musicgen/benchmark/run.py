@@ -84,6 +84,12 @@ class Result:
     config: dict = field(default_factory=dict)
 
 
+def model_label(family: str, config: dict) -> str:
+    """'three-branch (LSTM 1×256)': family, backbone and size, so sizes never share a row."""
+    size = f" {config['layers']}×{config['hidden']}" if {"layers", "hidden"} <= set(config) else ""
+    return f"{family} ({str(config.get('backbone', '')).upper()}{size})"
+
+
 def model_specs(
     families: list[str], backbones: list[str], preset: str, overrides: dict
 ) -> list[ModelSpec]:
@@ -166,12 +172,13 @@ def run_model(
     valid_pieces = prepare(splits.valid, settings.grid)
     params = {f"model.{k}": v for k, v in config.items()} | settings.params()
     params |= {"model.family": spec.family, "model.preset": spec.preset, "data": splits.source}
-    with tracker.run(spec.label, params) as run:
+    label = model_label(spec.family, config)
+    with tracker.run(label, params) as run:
         result = _train(model, splits, valid_pieces, settings, rng, run, say)
-        result.label, result.config = spec.label, config
+        result.label, result.config = label, config
         result.test_nll = model_nll(model, prepare(splits.test, settings.grid)).mean
         run.finish(result)
-    say(f"{spec.label}: valid {result.valid_nll:.3f}, test {result.test_nll:.3f}")
+    say(f"{label}: valid {result.valid_nll:.3f}, test {result.test_nll:.3f}")
     return result
 
 
