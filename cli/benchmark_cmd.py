@@ -101,6 +101,7 @@ def polyphonic(
         from musicgen.benchmark.loaders import default_folders, find_dataset
         from musicgen.benchmark.run import Settings, model_specs, run_polyphonic
         from musicgen.grid import Grid
+        from musicgen.tracking import resolve_tracking_uri
 
         name = dataset or (_name_of(data) if data else "jsb")
         path = data or find_dataset(name, [data_dir] if data_dir else default_folders(Path.cwd()))
@@ -120,9 +121,8 @@ def polyphonic(
         )
         torch.set_num_threads(threads or os.cpu_count() or 1)
         command = "mg " + " ".join(sys.argv[1:]) if sys.argv[1:] else "mg benchmark polyphonic"
-        run_polyphonic(
-            name, path, specs, settings, report, tracking_uri, pieces, command, typer.echo
-        )
+        uri = resolve_tracking_uri(tracking_uri, os.environ)
+        run_polyphonic(name, path, specs, settings, report, uri, pieces, command, typer.echo)
 
 
 def _name_of(path: Path) -> str:
