@@ -46,3 +46,20 @@ def test_markov_floor_learns_that_held_notes_stay_held():
     markov = fit_markov([roll])
     assert markov.on_after_on[10] > 0.9 and markov.on_after_off[20] < 0.1
     assert markov.nll([roll]).mean < 88 * math.log(2)
+
+
+def test_a_model_that_says_one_half_everywhere_scores_88_ln2_over_every_frame():
+    from musicgen import registry
+    from musicgen.benchmark.nll import model_nll, prepare
+    from musicgen.grid import Grid
+
+    grid = Grid(steps_per_beat=1, beats_per_bar=4)
+    family = registry.get("three-branch")
+    model = family.build(family.make_config("tiny", grid))
+    torch.nn.init.zeros_(model.head.weight)
+    torch.nn.init.zeros_(model.head.bias)
+    rng = np.random.default_rng(1)
+    rolls = [(rng.random((length, 88)) < 0.05).astype(np.uint8) for length in (3, 9, 4)]
+    nll = model_nll(model, prepare(rolls, grid), frames_per_batch=8)
+    assert nll.frames == 16  # every frame of every piece, the first ones included
+    assert math.isclose(nll.mean, 88 * math.log(2), rel_tol=1e-9)
