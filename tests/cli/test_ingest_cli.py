@@ -97,6 +97,24 @@ def test_bad_options_are_one_line_and_exit_1(tmp_path, args, message):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_flink_command_line_becomes_flink_options():
+    """What `mg ingest corpus/ --out o --runner FlinkRunner -- --flink_master=… ` hands to Beam,
+    without starting Flink: click gives the inputs and the Beam options together."""
+    from apache_beam.options.pipeline_options import FlinkRunnerOptions, StandardOptions
+
+    from mg.cli.ingest_cmd import _split_beam_args
+    from mg.pipelines.options import IngestConfig, pipeline_options
+
+    tokens = ["corpus/", "more/", "--flink_master=flink:8081", "--parallelism", "16"]
+    inputs, beam_args = _split_beam_args(tokens)
+    assert inputs == ["corpus/", "more/"]
+    config = IngestConfig(tuple(inputs), "out", runner="FlinkRunner", beam_args=tuple(beam_args))
+    options = pipeline_options(config)
+    assert options.view_as(StandardOptions).runner == "FlinkRunner"
+    flink = options.view_as(FlinkRunnerOptions)
+    assert (flink.flink_master, flink.parallelism) == ("flink:8081", 16)
+
+
 def test_a_folder_that_is_not_a_dataset_is_refused(tmp_path):
     folder = corpus(tmp_path / "in", "ashover1.mid")
     out = tmp_path / "thesis"
