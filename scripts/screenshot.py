@@ -40,6 +40,7 @@ WORKFLOW = "workflowType=machine_learning"
 CLOSE_ASSISTANT = (
     "document.querySelector('[data-component-id=\"mlflow.assistant.chat_panel.close\"]')?.click()"
 )
+CHART_SEARCH = 'input[placeholder="Search metric charts"]'
 
 
 class BrowserError(RuntimeError):
@@ -146,6 +147,11 @@ class Browser:
         missing = [needle for needle in needles if needle not in self.text()]
         raise BrowserError(f"page never showed {missing or selector} within {timeout_s:.0f} s")
 
+    def type_into(self, selector: str, text: str) -> None:
+        """Focus an input and type, as a user would (React sees real input events)."""
+        self.evaluate(f"document.querySelector({json.dumps(selector)}).focus()")
+        self.call("Input.insertText", {"text": text})
+
     def screenshot(self, path: Path, settle_s: float = 1.0) -> Path:
         self.evaluate(CLOSE_ASSISTANT)
         time.sleep(settle_s)  # let charts finish their transitions and re-layout
@@ -170,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--experiment", required=True)
     parser.add_argument("--tracking-uri", default=None)
     parser.add_argument("--out", type=Path, default=Path("docs/ui.png"))
+    parser.add_argument("--charts", default="valid/", help="Show only charts matching this.")
+    parser.add_argument("--size", default="1600x1250", help="Window WIDTHxHEIGHT.")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from mlflow.tracking import MlflowClient
@@ -187,10 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     with (
         tempfile.TemporaryDirectory() as profile,
         running_server(spec, subprocess.DEVNULL) as address,
-        Browser(Path(profile)) as browser,
+        Browser(Path(profile), *map(int, args.size.split("x"))) as browser,
     ):
         browser.goto(experiment_url(address, experiment.experiment_id, chart=True))
         browser.wait_for(names, selector=".js-plotly-plot")
+        if args.charts:
+            browser.type_into(CHART_SEARCH, args.charts)
         print(f"wrote {browser.screenshot(args.out, settle_s=2.0)} ({len(names)} runs)")
     return 0
 
