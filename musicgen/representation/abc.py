@@ -1,7 +1,8 @@
 """ABC files: split into tunes on `X:`, convert them with the abc2midi that symusic bundles.
 
 A file's header (the lines before its first `X:`) applies to every tune, as the ABC standard
-says. abc2midi runs in a subprocess with a timeout: once for the whole file (its tunes numbered
+says: abc2midi itself ignores some header fields (`L:` among them), so the header's fields are
+copied into each tune, right after its `X:` line, where the tune's own fields still override them. abc2midi runs in a subprocess with a timeout: once for the whole file (its tunes numbered
 1..n so that each gets its own MIDI file), which costs one process instead of one per tune; if
 that run crashes or hangs, each tune runs alone, so a tune that breaks abc2midi is one broken
 tune, never a broken file.
@@ -65,8 +66,9 @@ def render_tunes(
     """Per tune: (MIDI bytes, number of abc2midi errors in it), or why it has no MIDI."""
     lines = text.split("\n")
     header = "\n".join(lines[: tunes[0].line - 1]) if tunes else text
+    inherited = inherited_fields(header)
     for tune in tunes:  # unique numbers 1..n: abc2midi names each tune's file by its X:
-        lines[tune.line - 1] = f"X:{tune.index + 1}"
+        lines[tune.line - 1] = "\n".join([f"X:{tune.index + 1}", *inherited])
     with tempfile.TemporaryDirectory(prefix="mg-abc-") as tmp:
         (Path(tmp) / "tunes.abc").write_text("\n".join(lines), encoding="utf-8")
         try:
@@ -75,7 +77,7 @@ def render_tunes(
             proc = None
         if proc is None or proc.returncode < 0:  # one tune broke abc2midi: find which, alone
             return [_render_alone(header, tune, path) for tune in tunes]
-        errors = _errors_by_tune(_error_lines(proc), tunes)
+        errors = _errors_by_tune(_error_lines(proc), tunes, len(inherited))
         return [
             _tune_midi(Path(tmp) / f"tunes{tune.index + 1}.mid", errors[tune.index], path)
             for tune in tunes
@@ -96,17 +98,27 @@ def _tune_midi(midi_path: Path, errors: list[str], path: str) -> tuple[bytes, in
     return midi_path.read_bytes(), len(errors)
 
 
-def _errors_by_tune(errors: list[str], tunes: list[AbcTune]) -> list[list[str]]:
-    """abc2midi's error lines (file line numbers) -> `line N: what`, grouped by tune."""
-    starts = [tune.line for tune in tunes]
+def _errors_by_tune(errors: list[str], tunes: list[AbcTune], inherited: int) -> list[list[str]]:
+    """abc2midi's error lines -> `line N: what` in the user's file, grouped by tune.
+
+    In the text abc2midi saw, each tune's X: line is followed by `inherited` copied header
+    lines, so tune i starts `i * inherited` lines later than in the file.
+    """
+    starts = [tune.line + i * inherited for i, tune in enumerate(tunes)]
     grouped: list[list[str]] = [[] for _ in tunes]
     for error in errors:
         match = _ERROR_AT.match(error)
-        if match:
-            line = int(match["line"])
-            owner = bisect.bisect_right(starts, line) - 1
-            if owner >= 0:  # errors in the file header belong to no tune
-                grouped[owner].append(f"line {line}: {match['what']}")
+        if not match:
+            continue
+        seen = int(match["line"])
+        owner = bisect.bisect_right(starts, seen) - 1
+        if owner < 0:  # errors in the file header belong to no tune
+            continue
+        if seen <= starts[owner] + inherited and seen != starts[owner]:
+            grouped[owner].append(f"header: {match['what']}")
+        else:
+            line = seen - owner * inherited - (inherited if seen != starts[owner] else 0)
+            grouped[owner].append(f"line {line}: {match['what']}")
     return grouped
 
 
@@ -116,8 +128,9 @@ def abc_to_midi_bytes(header: str, tune: AbcTune, path: str) -> tuple[bytes, int
     abc2midi skips what it cannot read and still writes a file; those errors are counted. When
     it writes nothing, raise CorpusError(ABC_TUNE) with its first error line.
     """
-    fields = _header_fields(header)
-    source = fields + _ensure_number(tune.text)
+    inherited = inherited_fields(header)
+    first, _, rest = _ensure_number(tune.text).partition("\n")
+    source = "\n".join([first, *inherited, rest])
     with tempfile.TemporaryDirectory(prefix="mg-abc-") as tmp:
         abc_path, midi_path = Path(tmp) / "tune.abc", Path(tmp) / "tune.mid"
         abc_path.write_text(source, encoding="utf-8")
@@ -125,7 +138,7 @@ def abc_to_midi_bytes(header: str, tune: AbcTune, path: str) -> tuple[bytes, int
             proc = _run_abc2midi([str(abc_path), "-o", str(midi_path)], tmp, _ABC2MIDI_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             raise CorpusError(path, Reason.ABC_TUNE, "abc2midi timed out") from None
-        errors = [_file_line(e, tune.line, fields.count("\n")) for e in _error_lines(proc)]
+        errors = [_file_line(e, tune.line, len(inherited)) for e in _error_lines(proc)]
         if proc.returncode < 0 or not midi_path.exists() or midi_path.stat().st_size == 0:
             raise CorpusError(path, Reason.ABC_TUNE, _failure(proc, errors))
         return midi_path.read_bytes(), len(errors)
@@ -142,10 +155,16 @@ def _run_abc2midi(args: list[str], cwd: str, timeout: float) -> subprocess.Compl
     )
 
 
-def _header_fields(header: str) -> str:
-    """Only field lines of the file header apply to tunes (free text would confuse abc2midi)."""
-    lines = [ln for ln in header.splitlines() if re.match(r"^[A-Za-z]:", ln) or ln.startswith("%%")]
-    return "\n".join(lines) + ("\n\n" if lines else "")
+def inherited_fields(header: str) -> list[str]:
+    """The file header's field lines that each tune inherits (not X:, T:, K:, lyrics or parts).
+
+    Free text in the header would confuse abc2midi, so only fields and %% directives are kept.
+    """
+    return [
+        line
+        for line in header.splitlines()
+        if (re.match(r"^[A-Za-z]:", line) and line[0] not in "XTKWwP") or line.startswith("%%")
+    ]
 
 
 def _ensure_number(text: str) -> str:
@@ -159,18 +178,20 @@ def _error_lines(proc: subprocess.CompletedProcess) -> list[str]:
     return [ln.strip() for ln in output.splitlines() if ln.startswith("Error")]
 
 
-def _file_line(error: str, tune_line: int, header_lines: int) -> str:
+def _file_line(error: str, tune_line: int, inherited: int) -> str:
     """`Error in line-char 7-3 : what` (a line of the text abc2midi saw) -> `line N: what`.
 
-    abc2midi saw `header_lines` lines of the file header's fields, then the tune, whose X: is
-    line `tune_line` of the file.
+    abc2midi saw the tune's X: line (line `tune_line` of the file), then `inherited` copied
+    header lines, then the rest of the tune.
     """
     match = _ERROR_AT.match(error)
     if not match:
         return error
     seen = int(match["line"])
-    where = "header" if seen <= header_lines else f"line {tune_line + seen - header_lines - 1}"
-    return f"{where}: {match['what']}"
+    if 1 < seen <= 1 + inherited:
+        return f"header: {match['what']}"
+    line = tune_line if seen == 1 else tune_line + seen - inherited - 1
+    return f"line {line}: {match['what']}"
 
 
 def _failure(proc: subprocess.CompletedProcess, errors: list[str]) -> str:

@@ -48,6 +48,13 @@ def test_the_file_header_applies_to_every_tune(grid):
     assert [onsets(p.notes) for p in pieces] == [[(0, 60), (2, 62)]] * 2
 
 
+def test_a_header_unit_length_applies_and_a_tune_may_override_it(grid):
+    # abc2midi alone ignores L: in a file header; the default 1/8 would give steps 0 and 2
+    text = "L:1/4\nM:4/4\n\nX:1\nT:a\nK:C\nCD|\n\nX:2\nT:b\nL:1/8\nK:C\nCD|\n"
+    pieces = read_bytes(text.encode(), "quarters.abc", grid).pieces
+    assert [onsets(p.notes) for p in pieces] == [[(0, 60), (4, 62)], [(0, 60), (2, 62)]]
+
+
 def test_utf8_and_latin1_give_the_same_tune(grid):
     text = "X:1\nT:Café Noël\nL:1/4\nK:D\nDEF|\n"
     utf8 = read_bytes(text.encode("utf-8"), "noel.abc", grid).pieces[0]
