@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 import traceback
 from collections.abc import Iterator
@@ -38,11 +40,17 @@ def one_line_errors() -> Iterator[None]:
 
 def show_progress() -> bool:
     """Progress bars on a terminal only; logs and CI stay quiet."""
-    import os
-
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
 def not_built(command: str, issue: int) -> None:
     typer.echo(f"mg {command}: not built yet (issue {issue})", err=True)
     raise typer.Exit(2)
+
+
+def quiet_mlflow() -> None:
+    """MLflow's INFO lines (creating a store's tables, …) stay out of the command's output,
+    unless MLFLOW_LOGGING_LEVEL asks for them (MLflow reads it when first imported)."""
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    if "mlflow" in sys.modules:
+        logging.getLogger("mlflow").setLevel(os.environ["MLFLOW_LOGGING_LEVEL"].upper())

@@ -7,10 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mg.cli.common import one_line_errors
-from mg.cli.generate_cmd import quiet_mlflow
-from musicgen.evaluate import EvaluateOptions, format_table, log_evaluation
-from musicgen.evaluate import evaluate as evaluate_model
+from mg.cli.common import one_line_errors, quiet_mlflow
 
 
 def evaluate(
@@ -34,6 +31,9 @@ def evaluate(
     ] = None,
 ) -> None:
     """Print NLLs and musical statistics; log them to the model's MLflow run when it has one."""
+    from musicgen.evaluate import EvaluateOptions, format_table, log_evaluation
+    from musicgen.evaluate import evaluate as evaluate_model
+
     options = EvaluateOptions(split, num, seed, batch_size, tracking_uri=tracking_uri)
     quiet_mlflow()
     with one_line_errors():

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mg.cli.common import one_line_errors, show_progress
-from musicgen.generate import GenerateOptions, GenerateResult
-from musicgen.generate import generate as generate_music
-from musicgen.sampling import SamplingOptions
+from mg.cli.common import one_line_errors, quiet_mlflow, show_progress
+
+if TYPE_CHECKING:  # the library (torch, mlflow) loads when the command runs, not for `mg --help`
+    from musicgen.generate import GenerateResult
 
 
 def generate(
@@ -63,6 +61,10 @@ def generate(
     ] = None,
 ) -> None:
     """Generate pieces from a trained model; files are named <out>/<model>-s<seed>-<i>.mid."""
+    from musicgen.generate import GenerateOptions
+    from musicgen.generate import generate as generate_music
+    from musicgen.sampling import SamplingOptions
+
     sampling = SamplingOptions(steps, num, seed, temperature, top_p)
     options = GenerateOptions(sampling, primer, keep_primer, out, png, wav, tracking_uri)
     quiet_mlflow()
@@ -90,14 +92,6 @@ def _progress_bar() -> Iterator[Callable[[int, int], None] | None]:
     finally:
         if bars:
             bars[0].__exit__(None, None, None)
-
-
-def quiet_mlflow() -> None:
-    """MLflow's INFO lines (creating a store's tables, …) stay out of the command's output,
-    unless MLFLOW_LOGGING_LEVEL asks for them (MLflow reads it when first imported)."""
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    if "mlflow" in sys.modules:
-        logging.getLogger("mlflow").setLevel(os.environ["MLFLOW_LOGGING_LEVEL"].upper())
 
 
 def _report(result: GenerateResult, out: Path) -> None:
