@@ -80,3 +80,18 @@ def in_store(mlflow_store: str, tmp_path_factory) -> Iterator[str]:
 def cpu_env(**extra: str) -> dict[str, str]:
     """The environment of an `mg` subprocess: one CPU thread (as in-process runs), no bar."""
     return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "CI": "1", **extra}
+
+
+ABC_FILE = DATA.parent / "ABC_cleaned" / "ashover.abc"  # 46 tunes
+
+
+@pytest.fixture(scope="session")
+def abc_data(tmp_path_factory) -> Path:
+    """The tunes of one Nottingham ABC file through `mg ingest` (rows keep their ABC text)."""
+    root = session_folder(tmp_path_factory) / "abc-dataset"
+    if not (root / "manifest.json").is_file():
+        config = IngestConfig(
+            inputs=(str(ABC_FILE),), out=str(root), grid=GRID, transpose=(0, 0), workers=1
+        )
+        ingest(config)
+    return root
