@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import signal
 import uuid
 from pathlib import Path
 
@@ -156,3 +158,34 @@ def test_a_run_that_fails_mid_training_ends_failed(train_data, in_store, tmp_pat
     runs = mlflow.search_runs(experiment_names=[experiment], output_format="list")
     assert [run.info.status for run in runs] == ["FAILED"]
     assert mlflow.active_run() is None
+
+
+class SignalAt:
+    """Progress callbacks that send this process a real signal at the second batch."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum, self.batches = signum, 0
+
+    def epoch_start(self, epoch: int, batches: int) -> None:
+        pass
+
+    def batch_end(self, loss: float, frames_per_s: float) -> None:
+        self.batches += 1
+        if self.batches == 2:
+            os.kill(os.getpid(), self.signum)
+
+    def epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
+        pass
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_run_ends_killed(train_data, in_store, signum):  # noqa: F811
+    experiment = f"interrupted-{uuid.uuid4().hex[:8]}"
+    request = tiny(train_data, in_store, samples=0)
+    request.experiment = experiment
+    handler = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        train(request, progress=SignalAt(signum))
+    runs = mlflow.search_runs(experiment_names=[experiment], output_format="list")
+    assert [run.info.status for run in runs] == ["KILLED"]
+    assert mlflow.active_run() is None and signal.getsignal(signal.SIGTERM) is handler
