@@ -31,7 +31,9 @@ Sums = dict[str, tuple[float, float]]  # metric -> (numerator, denominator) for 
 
 @dataclass
 class SplitLoader:
-    """Batches of one split for one process, and how many of them an epoch yields."""
+    """Batches of one split for one process, and how many an epoch yields (exact for notes;
+    an estimate for text, whose tunes are dealt to processes by hash: the bar and the LR
+    schedule use it, and torchrun ranks stop together at the first rank that runs out)."""
 
     loader: DataLoader
     convert: Callable[[Any], Any]
