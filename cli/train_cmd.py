@@ -9,9 +9,8 @@ from typing import Annotated
 import click
 import typer
 
-from mg.cli.common import one_line_errors, show_progress
-from musicgen.distributed import Placement
-from musicgen.train_config import TrainConfig, TrainRequest
+from mg.cli.common import one_line_errors, quiet_mlflow, show_progress
+from musicgen.train_config import TrainConfig, TrainRequest  # no torch: that loads on a run
 
 DEFAULTS = TrainConfig()
 
@@ -84,6 +83,8 @@ def train(
     ] = None,
 ) -> None:
     """Train a zoo model on an ingested dataset, tracked in MLflow."""
+    quiet_mlflow()
+    from musicgen.distributed import Placement
     from musicgen.train import train as run_training
 
     request = TrainRequest(

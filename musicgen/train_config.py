@@ -1,5 +1,6 @@
 """What a training run is: the request from the command line, and the resolved config it records.
 
+Importing this module does not import torch (the CLI reads its defaults for `--help`).
 Configuration flows one way: `TrainRequest` (options, None = not given) → `RunConfig` (family
 config from the preset and the dataset grid, plus `TrainConfig`) → builders. The run records
 `RunConfig` as its `config` artifact and as flattened params (`model.*`, `data.*`, `train.*`),
@@ -13,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from musicgen import registry
 from musicgen.errors import MgError
 from musicgen.grid import Grid
 
@@ -97,6 +97,8 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunConfig:
+        from musicgen import registry  # imports torch: only when a config is built
+
         if data.get("format") != CONFIG_FORMAT:
             raise TrainError(f"not an {CONFIG_FORMAT} training config")
         family = registry.get(data["family"])
@@ -119,6 +121,8 @@ class RunConfig:
 
 def resolve(request: TrainRequest, grid: Grid, world_size: int = 1) -> RunConfig:
     """A fresh run's config: the family's preset, the dataset grid, then the given options."""
+    from musicgen import registry
+
     try:
         family = registry.get(request.family or DEFAULT_FAMILY)
         preset = request.preset or DEFAULT_PRESET
