@@ -21,48 +21,48 @@ def train(
     ],
     model: Annotated[
         str | None,
-        typer.Option("--model", help="Model family (see `mg zoo`). [default: three-branch]"),
+        typer.Option("--model", help="Model family (see `mg zoo`). (default: three-branch)"),
     ] = None,
     backbone: Annotated[
         str | None, typer.Option("--backbone", help="Recurrent cell: lstm or gru (the preset's).")
     ] = None,
     preset: Annotated[
-        str | None, typer.Option("--preset", help="Size preset: tiny or base. [default: base]")
+        str | None, typer.Option("--preset", help="Size preset: tiny or base. (default: base)")
     ] = None,
     epochs: Annotated[
-        int | None, typer.Option(help=f"Epochs at most. [default: {DEFAULTS.epochs}]")
+        int | None, typer.Option(help=f"Epochs at most. (default: {DEFAULTS.epochs})")
     ] = None,
     max_steps: Annotated[
         int | None,
-        typer.Option("--max-steps", help="Optimizer steps at most (0: no cap). [default: 0]"),
+        typer.Option("--max-steps", help="Optimizer steps at most (0: no cap). (default: 0)"),
     ] = None,
     batch_size: Annotated[
         int | None,
-        typer.Option("--batch-size", help=f"Segments per batch. [default: {DEFAULTS.batch_size}]"),
+        typer.Option("--batch-size", help=f"Segments per batch. (default: {DEFAULTS.batch_size})"),
     ] = None,
     hidden: Annotated[
         int | None, typer.Option(help="Hidden size of the recurrent layers (the preset's).")
     ] = None,
     seed: Annotated[
         int | None,
-        typer.Option(help="Seed of initialisation, shuffling, dropout and samples. [default: 0]"),
+        typer.Option(help="Seed of initialisation, shuffling, dropout and samples. (default: 0)"),
     ] = None,
     lr: Annotated[
-        float | None, typer.Option(help=f"Peak learning rate (AdamW). [default: {DEFAULTS.lr}]")
+        float | None, typer.Option(help=f"Peak learning rate (AdamW). (default: {DEFAULTS.lr})")
     ] = None,
     patience: Annotated[
         int | None,
         typer.Option(
-            help=f"Stop after this many epochs without a better valid/nll_frame (0: never). [default: {DEFAULTS.patience}]"
+            help=f"Stop after this many epochs without a better valid/nll_frame (0: never). (default: {DEFAULTS.patience})"
         ),
     ] = None,
     workers: Annotated[
-        int | None, typer.Option(help="DataLoader worker processes. [default: 0]")
+        int | None, typer.Option(help="DataLoader worker processes. (default: 0)")
     ] = None,
     samples: Annotated[
         int | None,
         typer.Option(
-            help=f"Pieces generated from the best checkpoint at the end. [default: {DEFAULTS.samples}]"
+            help=f"Pieces generated from the best checkpoint at the end. (default: {DEFAULTS.samples})"
         ),
     ] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda (mixed precision) or auto.")] = "cpu",
@@ -78,7 +78,7 @@ def train(
         str | None,
         typer.Option(
             "--tracking-uri",
-            help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db]",
+            help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)",
         ),
     ] = None,
 ) -> None:
