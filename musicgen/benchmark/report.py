@@ -67,22 +67,30 @@ def dataset_section(dataset: str, models: dict) -> str:
     lines.append("| --- | ---: | ---: | ---: | ---: | ---: |")
     for label, row in sorted(models.items(), key=lambda item: _key(item[1]["test_nll"])):
         lines.append(
-            f"| {label} (ours) | {_num(row['valid_nll'])} | **{_num(row['test_nll'])}** | "
+            f"| ours: {label} | {_num(row['valid_nll'])} | **{_num(row['test_nll'])}** | "
             f"{row['parameters']:,} | {_duration(row['train_seconds'])} | {row['epochs']} ({row['best_epoch']}) |"
         )
     for name, values in PUBLISHED.items():
         if values.get(dataset) is not None:
-            lines.append(f"| {name} — {values['source']} | | {values[dataset]:.2f} | | | |")
+            source = "" if values["source"] == "—" else f" — {values['source']}"
+            lines.append(f"| {name}{source} | | {values[dataset]:.2f} | | | |")
     lines.append("")
     lines += _settings_notes(models)
     return "\n".join(lines) + "\n"
+
+
+SETTINGS_SHOWN = ("learning_rate", "frames_per_batch", "transpose", "patience", "budget_seconds")
 
 
 def _settings_notes(models: dict) -> list[str]:
     notes = []
     for label, row in sorted(models.items()):
         config = ", ".join(f"{k}={v}" for k, v in sorted(row.get("config", {}).items()))
-        notes.append(f"- {label}: {config or 'no options'}; {row['when']}")
+        shown = row.get("settings", {}) if config else {}
+        settings = ", ".join(f"{k}={shown[k]}" for k in SETTINGS_SHOWN if k in shown)
+        notes.append(
+            f"- {label}: {config or 'no options'}{'; ' + settings if settings else ''}; {row['when']}"
+        )
     commands = sorted({row["command"] for row in models.values()})
     notes += [f"- command: `{c}`" for c in commands]
     return notes + [""]

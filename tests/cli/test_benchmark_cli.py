@@ -27,7 +27,7 @@ def test_tiny_benchmark_on_a_jsb_subset_writes_a_finite_row_and_tracks_the_run(t
     ours = rows["three-branch (LSTM 1×32)"]
     assert math.isfinite(ours["test_nll"]) and 0 < ours["test_nll"] < 88 * math.log(2)
     assert ours["parameters"] > 0 and len(ours["curve"]) == 1
-    assert "| three-branch (LSTM 1×32) (ours) |" in report.read_text()
+    assert "| ours: three-branch (LSTM 1×32) |" in report.read_text()
     assert "| LSTM — Bai et al. 2018 | | 8.45 |" in report.read_text()
     assert report.with_name("RESULTS-polyphonic-jsb.png").stat().st_size > 0
 
