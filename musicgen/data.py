@@ -67,7 +67,7 @@ class Dataset:
         return sorted((self.root / split).glob("*.parquet"))
 
     def segments(self, split: str) -> int:
-        return int(self.manifest.get("counts", {}).get(split, {}).get("segments", 0))
+        return int(self.manifest.get("splits", {}).get(split, {}).get("segments", 0))
 
     def check_grid(self, grid: Grid) -> None:
         """A model trained on one grid cannot read another: say so before any work starts."""

@@ -68,7 +68,7 @@ def build_dataset(root: Path, grid: Grid) -> Path:
         "schema_version": SCHEMA_VERSION,
         "grid": grid.to_dict(),
         "kernel": kernel_spec(grid),
-        "counts": {s: {"segments": len(r)} for s, r in rows.items()},
+        "splits": {s: {"segments": len(r)} for s, r in rows.items()},
     }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return root

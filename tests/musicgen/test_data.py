@@ -47,7 +47,7 @@ def dataset_root(tmp_path_factory) -> Path:
         table = segments_table(rows[shard::SHARDS], GRID)
         pq.write_table(table, root / "train" / f"part-{shard}.parquet", row_group_size=ROW_GROUP)
     manifest = {"schema_version": SCHEMA_VERSION, "grid": GRID.to_dict()}
-    manifest["counts"] = {"train": {"segments": len(rows)}}
+    manifest["splits"] = {"train": {"segments": len(rows)}}
     (root / "manifest.json").write_text(json.dumps(manifest))
     return root
 

@@ -77,7 +77,7 @@ def build_dataset(root: Path, grid: Grid, row_group_size: int = 16, shards: int 
         "schema_version": SCHEMA_VERSION,
         "grid": grid.to_dict(),
         "kernel": kernel_spec(grid),
-        "counts": counts,
+        "splits": counts,
     }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return root
