@@ -54,11 +54,12 @@ def render(data: dict) -> str:
         "with the best-validation weights.\n",
     ]
     for dataset, entry in data.items():
-        parts.append(dataset_section(dataset, entry["models"]))
+        parts.append(dataset_section(dataset, entry["models"], entry.get("notes", [])))
     return "\n".join(parts)
 
 
-def dataset_section(dataset: str, models: dict) -> str:
+def dataset_section(dataset: str, models: dict, notes: list[str] = ()) -> str:
+    """The table, then what each row ran with, then any notes kept in the store."""
     title = TITLES.get(dataset, dataset)
     lines = [
         f"## {title}\n",
@@ -76,6 +77,7 @@ def dataset_section(dataset: str, models: dict) -> str:
             lines.append(f"| {name}{source} | | {values[dataset]:.2f} | | | |")
     lines.append("")
     lines += _settings_notes(models)
+    lines += [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"
 
 
