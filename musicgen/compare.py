@@ -18,6 +18,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from musicgen.errors import MgError
+from musicgen.ui import server_answers
 
 CURVE_METRIC = "valid/nll_frame"
 TEST_METRIC = "test/nll_frame"
@@ -64,6 +65,7 @@ class Comparison:
 
 def load_comparison(refs: list[str], tracking_uri: str) -> Comparison:
     """Read the runs `refs` name (run ids or experiment names/ids) from the tracking store."""
+    check_store(tracking_uri)
     client = MlflowClient(tracking_uri=tracking_uri)
     try:
         runs = _dedupe(run for ref in refs for run in _resolve(client, ref, tracking_uri))
@@ -72,6 +74,17 @@ def load_comparison(refs: list[str], tracking_uri: str) -> Comparison:
         raise CompareError(f"{tracking_uri}: {exc.message.splitlines()[0]}") from exc
     summaries.sort(key=_rank)
     return Comparison(summaries, differing_params(summaries))
+
+
+def check_store(tracking_uri: str) -> None:
+    """Fail in seconds, not after MLflow's minutes of retries, and never create an empty store."""
+    if tracking_uri.startswith(("http://", "https://")):
+        if not server_answers(tracking_uri, timeout_s=10):
+            raise CompareError(f"cannot reach the MLflow tracking server at {tracking_uri}")
+    elif tracking_uri.startswith("sqlite:///") and ":memory:" not in tracking_uri:
+        path = Path(tracking_uri.removeprefix("sqlite:///"))
+        if not path.is_file():
+            raise CompareError(f"no MLflow store at {path}: train first, or pass --tracking-uri")
 
 
 def _resolve(client: MlflowClient, ref: str, tracking_uri: str) -> list[Run]:

@@ -123,16 +123,20 @@ def wait_ready(proc: subprocess.Popen, spec: ServerSpec, timeout_s: float = 90.0
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise UiError(f"mlflow server on {spec.address} exited with code {proc.returncode}")
-        if _healthy(spec.address):
+        if server_answers(spec.address):
             return
         time.sleep(0.2)
     raise UiError(f"mlflow server on {spec.address} did not answer within {timeout_s:.0f} s")
 
 
-def _healthy(address: str) -> bool:
+def server_answers(address: str, timeout_s: float = 2.0) -> bool:
+    """Whether an HTTP server answers `GET /health` at `address` (any status: a proxy asking
+    for credentials still answers)."""
     try:
-        with urllib.request.urlopen(address + "/health", timeout=2) as response:
-            return response.status == 200
+        with urllib.request.urlopen(address.rstrip("/") + "/health", timeout=timeout_s):
+            return True
+    except urllib.error.HTTPError:
+        return True
     except (urllib.error.URLError, OSError):
         return False
 

@@ -154,13 +154,28 @@ def _wait_for_runs(proc: subprocess.Popen, address: str, log: Path) -> list[dict
     raise AssertionError(f"mg ui did not answer on {address}: {log.read_text()}")
 
 
+def _wait_for_line(log: Path, line: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while line not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert line in log.read_text(), log.read_text()
+
+
 def test_ui_serves_the_working_folders_store_and_stops_on_ctrl_c(mg_ui):
     proc, port, log = mg_ui
     runs = _wait_for_runs(proc, f"http://127.0.0.1:{port}", log)
     assert sorted(run["info"]["run_name"] for run in runs) == ["tiny-gru", "tiny-lstm"]
+    _wait_for_line(log, f"ready: http://127.0.0.1:{port}")  # mg's own check may trail ours
     assert _servers_on(port)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 0, log.read_text()
-    output = log.read_text()
-    assert f"ready: http://127.0.0.1:{port}" in output and output.rstrip().endswith("stopped")
+    assert log.read_text().rstrip().endswith("stopped")
+    assert not port_in_use("127.0.0.1", port) and _servers_on(port) == []
+
+
+def test_ctrl_c_while_the_server_starts_leaves_nothing_behind(mg_ui):
+    proc, port, log = mg_ui
+    _wait_for_line(log, f"starting on http://127.0.0.1:{port}")
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 0, log.read_text()
     assert not port_in_use("127.0.0.1", port) and _servers_on(port) == []

@@ -18,6 +18,7 @@ from musicgen.compare import (
     load_comparison,
     plot_curves,
 )
+from musicgen.ui import free_port
 
 # Curves as a trainer would log them, one value per epoch; the minimum is not the last epoch.
 CURVES = {
@@ -100,6 +101,16 @@ def test_unknown_names_and_empty_experiments_are_one_line_errors(store):
         load_comparison(["0" * 32], store["uri"])  # shaped like a run id, but no such run
     with pytest.raises(CompareError, match="has no runs"):
         load_comparison(["empty"], store["uri"])
+
+
+def test_a_missing_store_or_a_dead_server_fails_fast_and_creates_nothing(tmp_path):
+    missing = tmp_path / "mlflow.db"
+    with pytest.raises(CompareError, match=f"no MLflow store at {missing}"):
+        load_comparison(["backbones"], f"sqlite:///{missing}")
+    assert not missing.exists()
+    dead = f"http://127.0.0.1:{free_port()}"  # nobody listens there
+    with pytest.raises(CompareError, match=f"cannot reach the MLflow tracking server at {dead}"):
+        load_comparison(["backbones"], dead)
 
 
 def test_png_is_a_real_chart(store, tmp_path):
