@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from mlflow.tracking import fluent as mlflow_fluent
 from mlflow.tracking._tracking_service import utils as mlflow_tracking_utils
 from typer.testing import CliRunner
 
@@ -82,10 +83,7 @@ def _backend(kind: str, folder: Path) -> Iterator[str]:
 def team(server, dataset) -> dict[str, TrainResult]:
     """Two users' runs over HTTP: an LSTM registered as MODEL (and evaluated), then a GRU."""
     with pytest.MonkeyPatch.context() as patch:
-        # The trainer points MLflow's process-wide URI (and the environment) at the server;
-        # put both back afterwards so no later test talks to a server that is gone.
-        patch.setattr(mlflow_tracking_utils, "_tracking_uri", mlflow_tracking_utils._tracking_uri)
-        patch.setenv("MLFLOW_TRACKING_URI", os.environ.get("MLFLOW_TRACKING_URI", ""))
+        _keep_mlflow_globals(patch)
         runs = {
             backbone: train(_tiny(dataset, server["address"], backbone, register))
             for backbone, register in (("lstm", MODEL), ("gru", None))
@@ -95,6 +93,16 @@ def team(server, dataset) -> dict[str, TrainResult]:
         result = CliRunner().invoke(app, evaluate)
         assert result.exit_code == 0, result.output
     return runs
+
+
+def _keep_mlflow_globals(patch: pytest.MonkeyPatch) -> None:
+    """The trainer sets MLflow's process-wide tracking URI and active experiment (and their
+    environment variables): have `patch` put them back, so that no later test talks to a
+    server that is gone, or logs into an experiment id of another store."""
+    patch.setattr(mlflow_tracking_utils, "_tracking_uri", mlflow_tracking_utils._tracking_uri)
+    patch.setattr(mlflow_fluent, "_active_experiment_id", mlflow_fluent._active_experiment_id)
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID"):
+        patch.setenv(name, os.environ.get(name, ""))  # restored (or removed) when patch undoes
 
 
 def _tiny(data: Path, uri: str, backbone: str, register: str | None) -> TrainRequest:
