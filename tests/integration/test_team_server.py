@@ -156,9 +156,12 @@ def test_both_runs_read_back_through_the_rest_api(server, team):
     assert any(server["artifacts"].rglob("model.safetensors"))  # landed in the shared store
 
 
-def test_champion_generates_over_http(server, team, tmp_path):
+def test_champion_generates_over_http(server, team, tmp_path, monkeypatch):
     assert team["lstm"].registered.champion
-    env = {"MLFLOW_TRACKING_URI": server["address"]}  # as a teammate's shell would set it
+    # As in a teammate's fresh shell, where only MLFLOW_TRACKING_URI names the server (earlier
+    # in-process tests may have left MLflow's process-wide URI, which would take precedence).
+    monkeypatch.setattr(mlflow_tracking_utils, "_tracking_uri", None)
+    env = {"MLFLOW_TRACKING_URI": server["address"]}
     out = tmp_path / "out"
     uri = f"models:/{MODEL}@champion"
     result = CliRunner().invoke(
