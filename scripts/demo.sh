@@ -17,8 +17,8 @@ echo "== 2/5 mg ingest: the corpus to sharded Parquet (Beam DirectRunner, 2 proc
 $MG ingest "$CORPUS" --out "$OUT/dataset" --workers 2 --transpose=-2:2 --overwrite
 
 echo "== 3/5 mg train: a tiny three-branch LSTM, tracked in MLflow and registered as 'demo'"
-$MG train --data "$OUT/dataset" --preset tiny --backbone lstm --epochs 3 --max-steps "$STEPS" \
-    --batch-size 32 --experiment demo --register demo --seed 0
+OMP_NUM_THREADS=1 $MG train --data "$OUT/dataset" --preset tiny --backbone lstm --epochs 3 --max-steps "$STEPS" \
+    --batch-size 32 --samples 2 --experiment demo --register demo --seed 0
 
 echo "== 4/5 mg generate: four new pieces from models:/demo@champion"
 $MG generate --model-uri models:/demo@champion --num 4 --steps 256 --seed 1 --out "$OUT/generated" --png
