@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from mg.cli.common import one_line_errors
-from musicgen import registry
 from musicgen.grid import Grid
+
+if TYPE_CHECKING:
+    from musicgen import registry
 
 
 def zoo() -> None:
     """List the model families, their backbones and presets (parameters at the default grid)."""
+    from musicgen import registry  # loads torch: only when the command runs
+
     with one_line_errors():
         grid = Grid()
         sizes = registry.preset_sizes(grid)
