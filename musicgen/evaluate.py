@@ -106,23 +106,16 @@ def split_metrics(
     loaded: LoadedModel, dataset: Dataset, split: str, batch_size: int
 ) -> tuple[dict[str, float], int]:
     """The trainer's validation metrics of the model on `split` (eval mode), and their count."""
+    from musicgen.distributed import Placement
     from musicgen.train_config import TrainConfig
     from musicgen.train_data import input_kind
+    from musicgen.train_loop import split_sums
 
     kind = input_kind(loaded.family.inputs)
     config = TrainConfig(batch_size=batch_size, workers=0, shuffle_buffer=0)
     loader = kind.loader(dataset, split, config, 0, 1, False)
-    model = loaded.model.eval()
-    device = next(model.parameters()).device
-    totals: dict[str, list[float]] = {}
-    for batch in loader.epoch(0):
-        batch = batch.to(device)
-        output = model(batch)
-        loss, parts = model.loss(batch, output)
-        for name, (numerator, denominator) in kind.sums(batch, output, loss, parts).items():
-            total = totals.setdefault(name, [0.0, 0.0])
-            total[0] += numerator
-            total[1] += denominator
+    device = next(loaded.model.parameters()).device
+    totals = split_sums(loaded.model, loader, kind, Placement(device=device))
     count = int(totals.get("loss", [0.0, 0.0])[1])
     if count == 0:
         raise DatasetError(f"{dataset.root}: the {split} split has nothing to evaluate on")

@@ -148,10 +148,11 @@ def all_have_batch(have: bool, placement: Placement) -> bool:
 
 
 @torch.no_grad()
-def evaluate(
+def split_sums(
     model: torch.nn.Module, loader: SplitLoader, kind: InputKind, placement: Placement
-) -> dict[str, float]:
-    """The kind's metrics over a whole split, as `valid/<name>` (exact, whatever the batching)."""
+) -> dict[str, tuple[float, float]]:
+    """Numerator and denominator of each of the kind's metrics over a whole split, so that the
+    figures are exact means over frames, whatever the batching. Shared with `mg evaluate`."""
     model.eval()
     totals: dict[str, list[float]] = {}
     for batch in loader.epoch(0):
@@ -163,6 +164,14 @@ def evaluate(
             total = totals.setdefault(name, [0.0, 0.0])
             total[0] += numerator
             total[1] += denominator
+    return {name: (n, d) for name, (n, d) in totals.items()}
+
+
+def evaluate(
+    model: torch.nn.Module, loader: SplitLoader, kind: InputKind, placement: Placement
+) -> dict[str, float]:
+    """The kind's metrics over a whole split, as `valid/<name>`."""
+    totals = split_sums(model, loader, kind, placement)
     return {f"valid/{k}": n / d if d else float("nan") for k, (n, d) in totals.items()}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import torch
 from generation_fixture import (
@@ -28,7 +29,7 @@ from musicgen.evaluate import (
 )
 from musicgen.music_stats import STATS, longest_common_runs, pack_pressed, piece_stats
 from musicgen.protocol import NoteBatch
-from musicgen.representation import context_matrix, position_index
+from musicgen.schema import table_arrays
 
 
 @pytest.fixture(scope="module")
@@ -45,23 +46,24 @@ def reference_nll(folder, dataset, split) -> float:
     """The published metric written out by hand: Bernoulli NLL of the pressed column summed
     over pitches, averaged over every predicted frame of every segment (float64)."""
     model = load_model(folder).model
-    segments = split_segments(Dataset.open(dataset), split, 10**6)
     total, frames = 0.0, 0
-    for notes in segments:
-        values = notes.astype(np.float32)
-        values[..., 2] /= 127.0
-        context = context_matrix(notes, GRID.steps_per_beat).astype(np.float32)
-        position = position_index(len(notes), GRID).astype(np.int64)
-        batch = NoteBatch(
-            torch.from_numpy(values)[None],
-            torch.from_numpy(context)[None],
-            torch.from_numpy(position)[None],
-        )
-        with torch.no_grad():
-            logits = model(batch).pressed_logits[0, :-1].double()
-        target = torch.from_numpy(notes[1:, :, 0] > 0).double()
-        total += float(F.binary_cross_entropy_with_logits(logits, target, reduction="sum"))
-        frames += len(notes) - 1
+    for shard in Dataset.open(dataset).shards(split):
+        arrays = table_arrays(pq.read_table(shard))  # the stored context, as training reads it
+        for notes, context, position in zip(
+            arrays["notes"], arrays["context"], arrays["position"], strict=True
+        ):
+            values = notes.astype(np.float32)
+            values[..., 2] /= 127.0
+            batch = NoteBatch(
+                torch.from_numpy(values)[None],
+                torch.from_numpy(context.astype(np.float32))[None],
+                torch.from_numpy(position.astype(np.int64))[None],
+            )
+            with torch.no_grad():
+                logits = model(batch).pressed_logits[0, :-1].double()
+            target = torch.from_numpy(notes[1:, :, 0] > 0).double()
+            total += float(F.binary_cross_entropy_with_logits(logits, target, reduction="sum"))
+            frames += len(notes) - 1
     return total / frames
 
 
