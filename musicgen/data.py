@@ -92,6 +92,12 @@ class Dataset:
 
 
 def _shard_units(path: Path, grid: Grid) -> list[Unit]:
+    shard = open_shard(path, grid)
+    return [(path, group) for group in range(shard.num_row_groups)]
+
+
+def open_shard(path: Path, grid: Grid) -> pq.ParquetFile:
+    """A shard, checked readable and of our schema version and of `grid` (DatasetError if not)."""
     try:
         shard = pq.ParquetFile(path)
     except (OSError, pa.ArrowException) as exc:
@@ -105,7 +111,7 @@ def _shard_units(path: Path, grid: Grid) -> list[Unit]:
     shard_grid = metadata.get(b"mg.grid")
     if shard_grid is not None and not Grid.from_dict(json.loads(shard_grid)).same_tensors(grid):
         raise DatasetError(f"{path}: shard grid differs from the manifest's {grid.to_dict()}")
-    return [(path, group) for group in range(shard.num_row_groups)]
+    return shard
 
 
 def deal(units: list, rank: int, world_size: int, worker: int, workers: int) -> list:

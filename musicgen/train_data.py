@@ -8,21 +8,18 @@ never looks inside a batch.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 from torch.utils.data import DataLoader
 
-from musicgen.data import Dataset, SegmentStream, to_batch
+from musicgen.data import Dataset, SegmentStream, open_shard, to_batch
 from musicgen.errors import DatasetError
-from musicgen.grid import Grid
 from musicgen.protocol import NoteBatch, NoteOutput
 from musicgen.train_config import TrainConfig, TrainError
 
@@ -68,16 +65,7 @@ def check_dataset(dataset: Dataset) -> None:
 
 
 def _shard_rows(path: Path, dataset: Dataset) -> int:
-    try:
-        shard = pq.ParquetFile(path)
-    except (OSError, pa.ArrowException) as exc:
-        raise DatasetError(f"{path}: not a readable Parquet shard ({exc})") from None
-    grid = (shard.schema_arrow.metadata or {}).get(b"mg.grid")
-    if grid is not None and not Grid.from_dict(json.loads(grid)).same_tensors(dataset.grid):
-        raise DatasetError(
-            f"{path}: shard grid differs from the manifest's {dataset.grid.to_dict()}"
-        )
-    return shard.metadata.num_rows
+    return open_shard(path, dataset.grid).metadata.num_rows
 
 
 def note_loader(
