@@ -80,11 +80,18 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
-def start_run(experiment: str | None) -> str:
+def start_run(experiment: str | None, name: str | None = None) -> str:
     """Create the run (then, inside `run_guard`, `record_run` says what it is)."""
     if experiment:
         mlflow.set_experiment(experiment)
-    return mlflow.start_run().info.run_id
+    return mlflow.start_run(run_name=name).info.run_id
+
+
+def run_name(config: RunConfig) -> str:
+    """What the run is, readable in the UI's list: `three-branch-lstm-tiny-s0`."""
+    backbone = getattr(config.model, "backbone", None)
+    parts = [config.family, backbone, config.preset, f"s{config.train.seed}"]
+    return "-".join(str(part) for part in parts if part)
 
 
 def record_run(config: RunConfig, dataset: Dataset) -> None:

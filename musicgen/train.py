@@ -75,7 +75,7 @@ def _train(request: TrainRequest, placement: Placement, progress: Progress) -> T
             _resume_state(session, request.resume, Path(scratch))
             run_id = tracking.reopen_run(request.resume)
         else:
-            run_id = tracking.start_run(request.experiment)
+            run_id = tracking.start_run(request.experiment, tracking.run_name(config))
         with tracking.run_guard():
             if not request.resume:
                 tracking.record_run(config, dataset)

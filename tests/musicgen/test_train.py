@@ -65,6 +65,10 @@ def test_run_records_params_metrics_per_epoch_and_tags(registered, train_data): 
     result = registered["better"]
     run = MlflowClient().get_run(result.run_id)
     assert run.info.status == "FINISHED"
+    assert (
+        run.info.run_name
+        == f"three-branch-gru-{run.data.params['model.preset']}-s{run.data.params['train.seed']}"
+    )
     params = run.data.params
     assert params["model.family"] == "three-branch" and params["model.backbone"] == "gru"
     assert params["model.hidden"] == "32" and params["model.alpha"] == str(GRID.alpha)
