@@ -52,7 +52,7 @@ def polyphonic(
     layers: Annotated[
         int,
         typer.Option(
-            help="Layers per RNN, every model (0: the preset's). One: three-branch's base preset "
+            help="Layers per RNN, every model (0: the preset's). One: without the pitch skip, three-branch's base preset "
             "(two per branch) stalls at the marginal entropy on these small sets."
         ),
     ] = 1,
