@@ -1,6 +1,6 @@
 """Encoding speed: the Nottingham corpus onto the grid, ours against the plain way, in one run.
 
-MIDI: `musicgen.representation.read_file` (header checks, symusic, vectorised encode) against a
+MIDI: `mg.representation.read_file` (header checks, symusic, vectorised encode) against a
 plain pretty_midi loop, `PrettyMIDI(path).get_piano_roll(fs)` at the same steps per second, on
 the same 3,089 files. ABC: one abc2midi run per file (ours) against one per tune (the obvious
 way), both then encoded the same way. Files are read once beforehand so the page cache is warm.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.run import save_section
-from musicgen.grid import Grid
+from mg.representation.grid import Grid
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "nottingham"
 REPEATS = 3  # our side is fast enough to take the best of three; the baseline runs once
@@ -26,7 +26,7 @@ CHUNKS = 8
 
 
 def ours_midi(grid: Grid) -> Callable[[Path], object]:
-    from musicgen.representation import read_file
+    from mg.representation import read_file
 
     return lambda path: read_file(path, grid)
 
@@ -43,15 +43,15 @@ def pretty_midi_roll(grid: Grid) -> Callable[[Path], object]:
 
 
 def ours_abc(grid: Grid) -> Callable[[Path], object]:
-    from musicgen.representation import read_file
+    from mg.representation import read_file
 
     return lambda path: read_file(path, grid)
 
 
 def abc_per_tune(grid: Grid) -> Callable[[Path], object]:
-    from musicgen.representation import abc as abc_format
-    from musicgen.representation.encode import encode_events
-    from musicgen.representation.midi import parse_midi
+    from mg.representation import abc as abc_format
+    from mg.representation.encode import encode_events
+    from mg.representation.midi import parse_midi
 
     def per_tune(path: Path):
         header, tunes = abc_format.split_tunes(abc_format.decode_text(path.read_bytes()))
@@ -148,7 +148,7 @@ def _table(rows: list[Row]) -> str:
         )
     lines += [
         "",
-        "Ours: `musicgen.representation.read_file` (header checks, symusic parse, quantise, the",
+        "Ours: `mg.representation.read_file` (header checks, symusic parse, quantise, the",
         "pressed/articulated/velocity matrix; for ABC one abc2midi run per file). Baselines: the same",
         "files through `pretty_midi.PrettyMIDI(path).get_piano_roll(fs)` at the grid's steps per",
         "second; the same ABC tunes through abc2midi one tune at a time, then our encoder. One",

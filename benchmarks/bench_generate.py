@@ -1,6 +1,6 @@
 """Generation speed: cost linear in --steps, and the gain of sampling --num pieces as one batch.
 
-Ours is `musicgen.sampling.generate_notes` (one `step` per frame, recurrent state reused, the
+Ours is `mg.generation.sampling.generate_notes` (one `step` per frame, recurrent state reused, the
 context of each new frame from its last ε+1 frames). The baseline of the first table is the
 sampler without state reuse: every step runs the model over the whole prefix again (with the
 prefix's context), which is what a model without `step` would cost — O(n²). Random weights of
@@ -18,11 +18,11 @@ import numpy as np
 import torch
 
 from benchmarks.run import save_section
-from musicgen import registry
-from musicgen.grid import Grid
-from musicgen.protocol import NoteBatch
-from musicgen.representation import context_matrix, position_index
-from musicgen.sampling import SamplingOptions, generate_notes, one_thread_on_cpu
+from mg.generation.sampling import SamplingOptions, generate_notes, one_thread_on_cpu
+from mg.models import registry
+from mg.models.protocol import NoteBatch
+from mg.representation import context_matrix, position_index
+from mg.representation.grid import Grid
 
 GRID = Grid()
 PRESETS = ("tiny", "base")
@@ -122,7 +122,7 @@ def main() -> str:
         "| --- | ---: | ---: | ---: |",
         *batching_rows(),
         "",
-        f"CPU, one torch thread while sampling (see musicgen/sampling.py); best of {REPEATS} "
+        f"CPU, one torch thread while sampling (see musicgen/generation/sampling.py); best of {REPEATS} "
         "runs, random weights, grid α = 88.",
     ]
     return save_section("generate", "\n".join(lines))

@@ -56,11 +56,11 @@ def plain_loop(folder: str, out: str) -> dict:
     """The baseline: one process, no Beam, the same rows into one Parquet file."""
     import pyarrow.parquet as pq
 
+    from mg.data.schema import arrow_schema, segments_table
     from mg.pipelines.tensors import segment_rows
     from mg.pipelines.transforms_write import PARQUET_OPTIONS, ROW_GROUP_ROWS
-    from musicgen.grid import Grid
-    from musicgen.representation import read_file
-    from musicgen.schema import arrow_schema, segments_table
+    from mg.representation import read_file
+    from mg.representation.grid import Grid
 
     grid, files, rows, written = Grid(), sorted(Path(folder).rglob("*.mid")), [], 0
     os.makedirs(out, exist_ok=True)

@@ -23,11 +23,11 @@ from torch.utils.data import DataLoader
 
 from benchmarks.run import save_section
 from mg import zoo
-from musicgen.data import Dataset, SegmentStream, to_batch
-from musicgen.grid import Grid
-from musicgen.protocol import NoteBatch
-from musicgen.representation import context_matrix, position_index, read_file, segment_notes
-from musicgen.schema import SCHEMA_VERSION, SegmentRow, segments_table
+from mg.data.notes import Dataset, SegmentStream, to_batch
+from mg.data.schema import SCHEMA_VERSION, SegmentRow, segments_table
+from mg.models.protocol import NoteBatch
+from mg.representation import context_matrix, position_index, read_file, segment_notes
+from mg.representation.grid import Grid
 
 MIDI = Path(__file__).parents[1] / ".." / "shared" / "data" / "nottingham" / "MIDI"
 SECONDS = 1.5  # per timing window; the best of ROUNDS windows is kept

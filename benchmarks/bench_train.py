@@ -1,4 +1,4 @@
-"""Trainer overhead: time per epoch of `musicgen.train.train` against a bare torch loop, one run.
+"""Trainer overhead: time per epoch of `mg.training.train.train` against a bare torch loop, one run.
 
 Same model (three-branch, `tiny` and a 128-unit variant, GRU), same data (200 Nottingham tunes
 ingested on the default grid: 16-bar segments of 256 steps, 88 pitches), same batch size. The
@@ -28,9 +28,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from benchmarks.run import save_section
-from musicgen import registry
-from musicgen.data import Dataset, SegmentStream, to_batch
-from musicgen.grid import Grid
+from mg.data.notes import Dataset, SegmentStream, to_batch
+from mg.models import registry
+from mg.representation.grid import Grid
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "nottingham" / "MIDI"
 FILES = 100
@@ -83,8 +83,8 @@ class EpochClock:
 
 
 def trainer_epochs(data: Path, store: Path, overrides: dict, workers: int) -> list[tuple]:
-    from musicgen.train import train
-    from musicgen.train_config import TrainRequest
+    from mg.training.config import TrainRequest
+    from mg.training.train import train
 
     clock = EpochClock()
     request = TrainRequest(

@@ -102,10 +102,10 @@ def polyphonic(
     with one_line_errors():
         import torch
 
-        from musicgen.benchmark.loaders import default_folders, find_dataset
-        from musicgen.benchmark.run import Settings, model_specs, run_polyphonic
-        from musicgen.grid import Grid
-        from musicgen.tracking import resolve_tracking_uri
+        from mg.evaluation.polyphonic.loaders import default_folders, find_dataset
+        from mg.evaluation.polyphonic.run import Settings, model_specs, run_polyphonic
+        from mg.representation.grid import Grid
+        from mg.tracking.runs import resolve_tracking_uri
 
         name = dataset or (_name_of(data) if data else "jsb")
         path = data or find_dataset(name, [data_dir] if data_dir else default_folders(Path.cwd()))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import typer
 
-from musicgen.errors import MgError
+from mg.errors import MgError
 
 
 @dataclass

@@ -32,8 +32,12 @@ def compare(
     ] = None,
 ) -> None:
     """Compare runs: backbone, params that differ, best valid/nll_frame, test NLL, speed."""
-    from musicgen.compare import format_table, load_comparison, plot_curves  # mlflow: slow import
-    from musicgen.tracking import resolve_tracking_uri
+    from mg.tracking.compare import (  # mlflow: slow import
+        format_table,
+        load_comparison,
+        plot_curves,
+    )
+    from mg.tracking.runs import resolve_tracking_uri
 
     with one_line_errors():
         comparison = load_comparison(refs, resolve_tracking_uri(tracking_uri, os.environ))

@@ -31,8 +31,8 @@ def evaluate(
     ] = None,
 ) -> None:
     """Print NLLs and musical statistics; log them to the model's MLflow run when it has one."""
-    from musicgen.evaluate import EvaluateOptions, format_table, log_evaluation
-    from musicgen.evaluate import evaluate as evaluate_model
+    from mg.evaluation.evaluate import EvaluateOptions, format_table, log_evaluation
+    from mg.evaluation.evaluate import evaluate as evaluate_model
 
     options = EvaluateOptions(split, num, seed, batch_size, tracking_uri=tracking_uri)
     quiet_mlflow()

@@ -14,7 +14,7 @@ import typer
 from mg.cli.common import one_line_errors, quiet_mlflow, show_progress
 
 if TYPE_CHECKING:  # the library (torch, mlflow) loads when the command runs, not for `mg --help`
-    from musicgen.generate import GenerateResult
+    from mg.generation.generate import GenerateResult
 
 
 def generate(
@@ -61,9 +61,9 @@ def generate(
     ] = None,
 ) -> None:
     """Generate pieces from a trained model; files are named <out>/<model>-s<seed>-<i>.mid."""
-    from musicgen.generate import GenerateOptions
-    from musicgen.generate import generate as generate_music
-    from musicgen.sampling import SamplingOptions
+    from mg.generation.generate import GenerateOptions
+    from mg.generation.generate import generate as generate_music
+    from mg.generation.sampling import SamplingOptions
 
     sampling = SamplingOptions(steps, num, seed, temperature, top_p)
     options = GenerateOptions(sampling, primer, keep_primer, out, png, wav, tracking_uri)

@@ -55,7 +55,7 @@ def ingest(
         _import_beam_quietly()
         from mg.pipelines.ingest import ingest as run_ingest
         from mg.pipelines.options import IngestConfig, parse_split, parse_transpose
-        from musicgen.grid import Grid
+        from mg.representation.grid import Grid
 
         files, beam_args = _split_beam_args([*inputs, *ctx.args])
         low, high = Grid.parse_pitch_range(pitch_range)

@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from mg.cli.common import one_line_errors
-from musicgen.grid import Grid
-from musicgen.representation.read import Piece
-from musicgen.representation.summary import (
+from mg.representation.grid import Grid
+from mg.representation.read import Piece
+from mg.representation.summary import (
     describe_dropped,
     file_line,
     grid_line,
@@ -94,7 +94,7 @@ def _inspect_folder(folder: Path, grid: Grid, tune: int | None) -> Piece | None:
 
 
 def _draw(piece: Piece, grid: Grid, png: Path) -> None:
-    from musicgen.plot import pianoroll_png
+    from mg.representation.plot import pianoroll_png
 
     title = f"{Path(piece.source).name}, tune {piece.tune}: {piece.title}"
     typer.echo(f"wrote {pianoroll_png(piece.notes, grid, png, title=title)} ({title})")

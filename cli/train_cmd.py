@@ -1,4 +1,4 @@
-"""`mg train`: parse the options, call musicgen.train.train, print what the run became."""
+"""`mg train`: parse the options, call mg.training.train.train, print what the run became."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import click
 import typer
 
 from mg.cli.common import one_line_errors, quiet_mlflow, show_progress
-from musicgen.train_config import TrainConfig, TrainRequest  # no torch: that loads on a run
+from mg.training.config import TrainConfig, TrainRequest  # no torch: that loads on a run
 
 DEFAULTS = TrainConfig()
 
@@ -84,8 +84,8 @@ def train(
 ) -> None:
     """Train a zoo model on an ingested dataset, tracked in MLflow."""
     quiet_mlflow()
-    from musicgen.distributed import Placement
-    from musicgen.train import train as run_training
+    from mg.training.distributed import Placement
+    from mg.training.train import train as run_training
 
     request = TrainRequest(
         data=data,

@@ -27,8 +27,8 @@ def ui(
     workers: Annotated[int, typer.Option("--workers", help="Server worker processes.")] = 1,
 ) -> None:
     """Start the MLflow UI on the runs `mg train` logged; Ctrl-C stops it."""
-    from musicgen.tracking import resolve_tracking_uri  # imports mlflow: only when run
-    from musicgen.ui import local_spec, serve_until_interrupted
+    from mg.tracking.runs import resolve_tracking_uri  # imports mlflow: only when run
+    from mg.tracking.ui import local_spec, serve_until_interrupted
 
     with one_line_errors():
         spec = local_spec(resolve_tracking_uri(tracking_uri, os.environ), host, port, workers)

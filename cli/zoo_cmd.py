@@ -7,15 +7,15 @@ from typing import TYPE_CHECKING
 import typer
 
 from mg.cli.common import one_line_errors
-from musicgen.grid import Grid
+from mg.representation.grid import Grid
 
 if TYPE_CHECKING:
-    from musicgen import registry
+    from mg.models import registry
 
 
 def zoo() -> None:
     """List the model families, their backbones and presets (parameters at the default grid)."""
-    from musicgen import registry  # loads torch: only when the command runs
+    from mg.models import registry  # loads torch: only when the command runs
 
     with one_line_errors():
         grid = Grid()

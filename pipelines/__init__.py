@@ -1,1 +1,1 @@
-"""`mg.pipelines`: Apache Beam pipelines over `musicgen.representation` (never torch)."""
+"""`mg.pipelines`: Apache Beam pipelines over `mg.representation` (never torch)."""

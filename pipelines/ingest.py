@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import apache_beam as beam
 from apache_beam.runners.runner import PipelineState
 
+from mg.data.schema import MANIFEST
 from mg.pipelines.counters import read_counters
 from mg.pipelines.listing import Listing, list_inputs
 from mg.pipelines.manifest import build_manifest, summary_line
@@ -52,7 +53,6 @@ from mg.pipelines.transforms_write import (
     WriteShards,
     write_lines,
 )
-from musicgen.schema import MANIFEST
 
 CORPUS_FILE = "corpus.json"
 LISTING_FILE = "listing.jsonl"

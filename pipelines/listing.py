@@ -2,7 +2,7 @@
 
 Every file gets a `source`: its path relative to the input root (the common folder of all the
 inputs), which is what the dataset records. Folders are walked recursively for the suffixes
-`musicgen.representation` reads; a file named explicitly is read whatever its suffix (the
+`mg.representation` reads; a file named explicitly is read whatever its suffix (the
 reader sniffs the content). Dangling symlinks and unreadable files are listed, so that reading
 rejects them with a reason instead of their vanishing silently.
 """
@@ -19,7 +19,7 @@ from pathlib import PurePosixPath
 from apache_beam.io.filesystems import FileSystems
 
 from mg.pipelines.options import IngestError
-from musicgen.representation import SUFFIXES
+from mg.representation import SUFFIXES
 
 _GLOB_CHARS = set("*?[")
 

@@ -1,6 +1,6 @@
 """manifest.json: what a dataset is (grid, kernel, options, corpus) and what ingest kept and dropped.
 
-The counts come from the run's Beam counters (`counters.read_counters`); `musicgen.schema`
+The counts come from the run's Beam counters (`counters.read_counters`); `mg.data.schema`
 reads the manifest back (`read_manifest`, `manifest_grid`).
 """
 
@@ -10,10 +10,10 @@ import os
 from datetime import UTC, datetime
 
 from mg import __version__
+from mg.data.schema import SCHEMA_VERSION, SPLITS
 from mg.pipelines import counters as names
 from mg.pipelines.options import IngestConfig
-from musicgen.representation import kernel_spec
-from musicgen.schema import SCHEMA_VERSION, SPLITS
+from mg.representation import kernel_spec
 
 DROPPED = (
     names.PITCHES_OUT_OF_RANGE,

@@ -14,11 +14,11 @@ from dataclasses import asdict, dataclass, field
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from musicgen.errors import MgError
-from musicgen.grid import Grid
+from mg.errors import MgError
+from mg.representation.grid import Grid
 
 LOCAL_RUNNERS = ("DirectRunner", "FnApiRunner")
-DEFAULT_PARSER = "musicgen.representation:read_bytes"
+DEFAULT_PARSER = "mg.representation:read_bytes"
 
 
 class IngestError(MgError):

@@ -15,9 +15,9 @@ import os
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from mg.data.schema import MANIFEST, SPLITS, arrow_schema
 from mg.pipelines.options import IngestError
-from musicgen.grid import Grid
-from musicgen.schema import MANIFEST, SPLITS, arrow_schema
+from mg.representation.grid import Grid
 
 DATASET_NAMES = (*SPLITS, "rejected", MANIFEST)
 STAGING_PREFIX = ".staging-"

@@ -8,9 +8,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pyarrow as pa
 
+from mg.errors import CorpusError
 from mg.pipelines.listing import FileRef
-from musicgen.errors import CorpusError
-from musicgen.representation import Piece
+from mg.representation import Piece
 
 
 @dataclass(frozen=True, order=True)

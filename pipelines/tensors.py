@@ -1,6 +1,6 @@
 """The numpy steps of ingest: split and shard from content, transposition, segment rows.
 
-Pure functions over `musicgen.representation`; the Beam transforms call them, and so can a
+Pure functions over `mg.representation`; the Beam transforms call them, and so can a
 plain loop (the benchmark's baseline does).
 """
 
@@ -10,15 +10,15 @@ import hashlib
 
 import numpy as np
 
-from musicgen.grid import Grid
-from musicgen.representation import (
+from mg.data.schema import SPLITS, SegmentRow
+from mg.representation import (
     ARTICULATED,
     Piece,
     context_matrix,
     position_index,
     segment_notes,
 )
-from musicgen.schema import SPLITS, SegmentRow
+from mg.representation.grid import Grid
 
 
 def unit_hash(text: str, salt: str) -> float:

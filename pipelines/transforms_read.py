@@ -12,15 +12,15 @@ import os
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from mg.errors import CorpusError, Reason
 from mg.pipelines import counters
 from mg.pipelines.guard import GuardedCall, GuardError, GuardStartError
 from mg.pipelines.listing import FileRef
 from mg.pipelines.progress import ProgressFile
 from mg.pipelines.records import FileBytes, Rejected
 from mg.pipelines.tensors import too_short
-from musicgen.errors import CorpusError, Reason
-from musicgen.grid import Grid
-from musicgen.representation import FileResult
+from mg.representation import FileResult
+from mg.representation.grid import Grid
 
 REJECTED = "rejected"
 DIGESTS = "digests"

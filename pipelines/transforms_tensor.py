@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import apache_beam as beam
 
+from mg.data.schema import arrow_schema, segments_table
 from mg.pipelines import counters
 from mg.pipelines.records import PieceBlock, PieceRef, SplitPiece, TransposedPiece, Variant
 from mg.pipelines.spill import SpillWriter
 from mg.pipelines.tensors import segment_rows, shifts_for, split_of, transpose_notes
-from musicgen.grid import Grid
-from musicgen.schema import arrow_schema, segments_table
+from mg.representation.grid import Grid
 
 
 class AssignSplit(beam.PTransform):

@@ -17,15 +17,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from mg.data.schema import META_COLUMNS, arrow_schema
+from mg.errors import Reason
 from mg.pipelines import counters
 from mg.pipelines.progress import ProgressFile
 from mg.pipelines.records import PieceRef, Rejected
 from mg.pipelines.tensors import shard_of
 from mg.pipelines.transforms_read import REJECTED
-from musicgen.errors import Reason
-from musicgen.grid import Grid
-from musicgen.representation import ARTICULATED
-from musicgen.schema import META_COLUMNS, arrow_schema
+from mg.representation import ARTICULATED
+from mg.representation.grid import Grid
 
 ROWS_PER_SHARD = 1024  # the size heuristic when --shards is not given (~4 MB of Parquet)
 ROW_GROUP_ROWS = 128  # rows per Parquet row group (~25 MB of tensors before compression)

@@ -5,7 +5,7 @@
 set -euo pipefail
 MG=.venv/bin/mg
 OUT=${DEMO_OUT:-demo-out}
-CORPUS=${DEMO_CORPUS:-$(.venv/bin/python -c "from musicgen.corpus import demo_corpus; print(demo_corpus())")}
+CORPUS=${DEMO_CORPUS:-$(.venv/bin/python -c "from mg.data.corpus import demo_corpus; print(demo_corpus())")}
 STEPS=${DEMO_STEPS:-300}
 mkdir -p "$OUT"
 

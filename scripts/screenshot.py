@@ -182,8 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from mlflow.tracking import MlflowClient
 
-    from musicgen.tracking import resolve_tracking_uri
-    from musicgen.ui import free_port, local_spec, running_server
+    from mg.tracking.runs import resolve_tracking_uri
+    from mg.tracking.ui import free_port, local_spec, running_server
 
     uri = resolve_tracking_uri(args.tracking_uri, os.environ)
     spec = local_spec(uri, "127.0.0.1", free_port())

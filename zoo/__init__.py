@@ -1,11 +1,11 @@
 """`mg.zoo`: the built-in model families, each one file with its config beside it.
 
-Importing this package registers them with `musicgen.registry`; look them up with
-`musicgen.registry.get(name)` (or `mg.zoo.get`).
+Importing this package registers them with `mg.models.registry`; look them up with
+`mg.models.registry.get(name)` (or `mg.zoo.get`).
 """
 
+from mg.models.registry import Family, families, get, preset_sizes, register
 from mg.zoo import char_rnn, pianoroll_rnn, three_branch
-from musicgen.registry import Family, families, get, preset_sizes, register
 
 register(
     Family(

@@ -16,9 +16,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from musicgen.layers import make_rnn, zero_state
-from musicgen.protocol import TextBatch
-from musicgen.text_data import Vocabulary
+from mg.data.text import Vocabulary
+from mg.models.layers import make_rnn, zero_state
+from mg.models.protocol import TextBatch
 
 
 @dataclass

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from musicgen.layers import make_rnn, note_loss, zero_state
-from musicgen.protocol import NoteBatch, NoteOutput
+from mg.models.layers import make_rnn, note_loss, zero_state
+from mg.models.protocol import NoteBatch, NoteOutput
 
 
 @dataclass

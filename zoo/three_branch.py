@@ -3,7 +3,7 @@
 RNN₃'s state predicts N_{t+1}: pressed and articulated as Bernoulli logits per pitch, velocity
 in 0..1. `--backbone lstm|gru` switches all three RNNs. The patent's "CTC" loss does not fit a
 frame-wise target (there is no alignment to marginalise), so the loss is the Bernoulli NLL of
-pressed and of articulated (given pressed) plus a squared velocity error (musicgen.layers.note_loss).
+pressed and of articulated (given pressed) plus a squared velocity error (mg.models.layers.note_loss).
 
 `pitch_skip` (on by default; `model.pitch_skip=False` is the patent's model exactly) adds one
 small map shared by every pitch, from that pitch's [N_t; C_t] (6 numbers) straight to its three
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from musicgen.layers import make_rnn, note_loss, position_one_hot, zero_state
-from musicgen.protocol import NoteBatch, NoteOutput
+from mg.models.layers import make_rnn, note_loss, position_one_hot, zero_state
+from mg.models.protocol import NoteBatch, NoteOutput
 
 
 @dataclass

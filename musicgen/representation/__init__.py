@@ -3,23 +3,23 @@
 numpy only (no torch): Beam workers import this and nothing heavier.
 """
 
-from musicgen.representation.context import (
+from mg.representation.context import (
     CONTEXT_DTYPE,
     context_kernel,
     context_matrix,
     context_of_windows,
     kernel_spec,
 )
-from musicgen.representation.decode import note_spans, notes_to_midi_bytes, write_midi
-from musicgen.representation.encode import (
+from mg.representation.decode import note_spans, notes_to_midi_bytes, write_midi
+from mg.representation.encode import (
     ARTICULATED,
     PRESSED,
     VELOCITY,
     EncodeStats,
     encode_events,
 )
-from musicgen.representation.position import position_index, position_matrix
-from musicgen.representation.read import (
+from mg.representation.position import position_index, position_matrix
+from mg.representation.read import (
     SUFFIXES,
     FileResult,
     Piece,
@@ -27,7 +27,7 @@ from musicgen.representation.read import (
     read_bytes,
     read_file,
 )
-from musicgen.representation.segment import Segments, segment_notes
+from mg.representation.segment import Segments, segment_notes
 
 __all__ = [
     "ARTICULATED",

@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from musicgen.errors import CorpusError, Reason
+from mg.errors import CorpusError, Reason
 
 _TUNE_START = re.compile(r"^X:", re.MULTILINE)
 _ABC2MIDI_TIMEOUT_S = 20

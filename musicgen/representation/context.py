@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from musicgen.grid import Grid
+from mg.representation.grid import Grid
 
 PITCH_WEIGHTS = np.array([1, 2, 1], dtype=np.float32)
 CONTEXT_DTYPE = np.float16

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from musicgen.grid import Grid
-from musicgen.representation.encode import ARTICULATED, PRESSED, VELOCITY
+from mg.representation.encode import ARTICULATED, PRESSED, VELOCITY
+from mg.representation.grid import Grid
 
 
 def note_spans(notes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

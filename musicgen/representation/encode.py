@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from musicgen.errors import CorpusError, Reason
-from musicgen.grid import Grid
-from musicgen.representation.midi import NoteEvents
+from mg.errors import CorpusError, Reason
+from mg.representation.grid import Grid
+from mg.representation.midi import NoteEvents
 
 PRESSED, ARTICULATED, VELOCITY = 0, 1, 2
 

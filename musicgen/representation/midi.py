@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from musicgen.errors import CorpusError, Reason
+from mg.errors import CorpusError, Reason
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def _check_track_chunks(data: bytes, ntracks: int, path: str) -> None:
 
 def parse_midi(data: bytes, path: str) -> NoteEvents:
     """Check the header, parse with symusic, keep pitched notes."""
-    import symusic  # imported here so that `musicgen.representation` imports fast
+    import symusic  # imported here so that `mg.representation` imports fast
 
     check_midi_header(data, path)
     try:

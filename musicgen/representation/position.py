@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from musicgen.grid import Grid
+from mg.representation.grid import Grid
 
 
 def position_index(steps: int, grid: Grid, first_step: int = 0) -> np.ndarray:

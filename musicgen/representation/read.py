@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from musicgen.errors import CorpusError, Reason
-from musicgen.grid import Grid
-from musicgen.representation import abc as abc_format
-from musicgen.representation.encode import encode_events
-from musicgen.representation.midi import parse_midi
+from mg.errors import CorpusError, Reason
+from mg.representation import abc as abc_format
+from mg.representation.encode import encode_events
+from mg.representation.grid import Grid
+from mg.representation.midi import parse_midi
 
 MIDI_SUFFIXES = (".mid", ".midi", ".smf")
 ABC_SUFFIXES = (".abc",)

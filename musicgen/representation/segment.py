@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from musicgen.grid import Grid
+from mg.representation.grid import Grid
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from musicgen.errors import CorpusError
-from musicgen.grid import Grid
-from musicgen.representation.encode import PRESSED
-from musicgen.representation.read import SUFFIXES, Piece, read_file
+from mg.errors import CorpusError
+from mg.representation.encode import PRESSED
+from mg.representation.grid import Grid
+from mg.representation.read import SUFFIXES, Piece, read_file
 
 _NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
 _KEPT = ("notes", "steps")  # the stats that are sizes, not drops

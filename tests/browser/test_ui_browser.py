@@ -14,7 +14,7 @@ import pytest
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from musicgen.ui import free_port, local_spec, running_server
+from mg.tracking.ui import free_port, local_spec, running_server
 
 pytestmark = pytest.mark.browser
 

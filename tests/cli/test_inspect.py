@@ -10,7 +10,7 @@ from matplotlib.image import imread
 from typer.testing import CliRunner
 
 from mg.cli.app import app
-from musicgen.corpus import music21_corpus_dir
+from mg.data.corpus import music21_corpus_dir
 
 NOTTINGHAM = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "nottingham"
 MELODY = NOTTINGHAM / "MIDI" / "melody" / "ashover1.mid"

@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from mg.cli.app import app
-from musicgen.grid import Grid
+from mg.representation.grid import Grid
 
 
 def _train_fixture():

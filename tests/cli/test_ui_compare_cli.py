@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from mg.cli.app import app
-from musicgen.ui import free_port, port_in_use
+from mg.tracking.ui import free_port, port_in_use
 
 MG = str(Path(sys.executable).parent / "mg")
 NLL = {"lstm": [2.9, 2.3, 2.35], "gru": [2.8, 2.6, 2.4]}

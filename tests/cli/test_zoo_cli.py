@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from mg import zoo
 from mg.cli.app import app
-from musicgen.layers import count_parameters
+from mg.models.layers import count_parameters
 
 
 def test_zoo_lists_every_family_preset_and_backbone_with_parameter_counts():

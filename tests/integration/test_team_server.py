@@ -28,11 +28,11 @@ from typer.testing import CliRunner
 from mg.cli.app import app
 from mg.pipelines.ingest import ingest
 from mg.pipelines.options import IngestConfig
-from musicgen.grid import Grid
-from musicgen.representation import read_file
-from musicgen.train import TrainResult, train
-from musicgen.train_config import TrainRequest
-from musicgen.ui import ServerSpec, free_port, running_server
+from mg.representation import read_file
+from mg.representation.grid import Grid
+from mg.tracking.ui import ServerSpec, free_port, running_server
+from mg.training.config import TrainRequest
+from mg.training.train import TrainResult, train
 
 MIDI = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "nottingham" / "MIDI"
 GRID = Grid(bars=4, low=36, high=95)  # short segments, 60 pitches: a tiny epoch in a second

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from musicgen.grid import Grid
+from mg.representation.grid import Grid
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 

@@ -18,19 +18,19 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import DataLoader
 
-from musicgen import registry
-from musicgen.checkpoint import save_model
-from musicgen.data import Dataset, SegmentStream, to_batch
-from musicgen.grid import Grid
-from musicgen.protocol import NoteBatch
-from musicgen.representation import (
+from mg.data.notes import Dataset, SegmentStream, to_batch
+from mg.data.schema import SCHEMA_VERSION, SPLITS, SegmentRow, segments_table
+from mg.models import registry
+from mg.models.protocol import NoteBatch
+from mg.models.saving import save_model
+from mg.representation import (
     context_matrix,
     kernel_spec,
     position_index,
     read_file,
     segment_notes,
 )
-from musicgen.schema import SCHEMA_VERSION, SPLITS, SegmentRow, segments_table
+from mg.representation.grid import Grid
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "nottingham"
 MIDI_FILES = sorted((DATA / "MIDI").glob("*.mid"))[::250]  # 13 tunes across the collection
@@ -129,8 +129,8 @@ def mlflow_store(base: Path, dataset: Path) -> Store:
     import mlflow
     from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
-    from musicgen.train import train
-    from musicgen.train_config import TrainRequest
+    from mg.training.config import TrainRequest
+    from mg.training.train import train
 
     folder.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{folder / 'mlflow.db'}"

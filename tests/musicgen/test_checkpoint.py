@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from mg import zoo
+from mg.data.text import ASCII_VOCABULARY, Vocabulary
+from mg.errors import ModelLoadError
+from mg.models.protocol import NoteBatch, TextBatch
+from mg.models.saving import CONFIG_FILE, WEIGHTS_FILE, load_model, save_model
+from mg.representation.grid import Grid
 from mg.zoo.char_rnn import CharRnn
-from musicgen.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_model, save_model
-from musicgen.errors import ModelLoadError
-from musicgen.grid import Grid
-from musicgen.protocol import NoteBatch, TextBatch
-from musicgen.text_data import ASCII_VOCABULARY, Vocabulary
 
 CASES = [(f.name, b) for f in zoo.families() for b in f.backbones]
 GRID = Grid(low=36, high=95, steps_per_beat=3, beats_per_bar=3)  # not the default: it must travel

@@ -8,16 +8,16 @@ import shutil
 import pytest
 import torch
 
-from musicgen import registry
-from musicgen.checkpointing import (
+from mg.models import registry
+from mg.models.protocol import NoteBatch
+from mg.representation.grid import Grid
+from mg.training.checkpoints import (
     CheckpointError,
     LoopState,
     load_checkpoint,
     save_checkpoint,
     swap_in,
 )
-from musicgen.grid import Grid
-from musicgen.protocol import NoteBatch
 
 GRID = Grid(bars=1, low=60, high=71)
 

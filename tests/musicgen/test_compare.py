@@ -1,4 +1,4 @@
-"""musicgen/compare.py on a real SQLite tracking store holding runs logged with mg's metric keys."""
+"""musicgen/tracking/compare.py on a real SQLite tracking store holding runs logged with mg's metric keys."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from matplotlib.image import imread
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from musicgen.compare import (
+from mg.tracking.compare import (
     CompareError,
     differing_params,
     format_duration,
@@ -18,7 +18,7 @@ from musicgen.compare import (
     load_comparison,
     plot_curves,
 )
-from musicgen.ui import free_port
+from mg.tracking.ui import free_port
 
 # Curves as a trainer would log them, one value per epoch; the minimum is not the last epoch.
 CURVES = {

@@ -15,11 +15,11 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from musicgen.data import Dataset, SegmentStream, to_batch
-from musicgen.errors import DatasetError
-from musicgen.grid import Grid
-from musicgen.representation import context_matrix, position_index, read_file, segment_notes
-from musicgen.schema import SCHEMA_VERSION, SegmentRow, segments_table
+from mg.data.notes import Dataset, SegmentStream, to_batch
+from mg.data.schema import SCHEMA_VERSION, SegmentRow, segments_table
+from mg.errors import DatasetError
+from mg.representation import context_matrix, position_index, read_file, segment_notes
+from mg.representation.grid import Grid
 
 MIDI = Path(__file__).parents[2] / ".." / "shared" / "data" / "nottingham" / "MIDI"
 GRID = Grid(bars=4)  # 64-step segments: more rows from few files

@@ -1,4 +1,4 @@
-"""`musicgen.evaluate` and `musicgen.music_stats` on Nottingham tunes (generation_fixture)."""
+"""`mg.evaluation.evaluate` and `mg.evaluation.music_stats` on Nottingham tunes (generation_fixture)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from generation_fixture import (
 from mlflow import MlflowClient
 from torch.nn import functional as F
 
-from musicgen.checkpoint import load_model
-from musicgen.data import Dataset
-from musicgen.evaluate import (
+from mg.data.notes import Dataset
+from mg.data.schema import table_arrays
+from mg.evaluation.evaluate import (
     EvaluateOptions,
     evaluate,
     evaluation_metrics,
@@ -27,9 +27,9 @@ from musicgen.evaluate import (
     split_metrics,
     split_segments,
 )
-from musicgen.music_stats import STATS, longest_common_runs, pack_pressed, piece_stats
-from musicgen.protocol import NoteBatch
-from musicgen.schema import table_arrays
+from mg.evaluation.music_stats import STATS, longest_common_runs, pack_pressed, piece_stats
+from mg.models.protocol import NoteBatch
+from mg.models.saving import load_model
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""`musicgen.generate`: a model URI to files, on a model trained on Nottingham tunes and a real
+"""`mg.generation.generate`: a model URI to files, on a model trained on Nottingham tunes and a real
 SQLite MLflow store (generation_fixture)."""
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from generation_fixture import (
 )
 from mlflow import MlflowClient
 
-from musicgen import registry
-from musicgen.checkpoint import load_model, save_model
-from musicgen.errors import ModelLoadError
-from musicgen.generate import GenerateOptions, generate, read_primer, read_text_primer
-from musicgen.representation import read_file
-from musicgen.sampling import SamplingOptions, generate_notes
+from mg.errors import ModelLoadError
+from mg.generation.generate import GenerateOptions, generate, read_primer, read_text_primer
+from mg.generation.sampling import SamplingOptions, generate_notes
+from mg.models import registry
+from mg.models.saving import load_model, save_model
+from mg.representation import read_file
 
 SECONDS_PER_STEP = 0.5 / GRID.steps_per_beat  # 120 BPM
 TICK = 0.5 / GRID.ticks_per_beat  # the end-of-track event comes one tick after the end

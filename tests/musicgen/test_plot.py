@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.image import imread
 
-from musicgen.plot import pianoroll_png
-from musicgen.representation import read_file
+from mg.representation import read_file
+from mg.representation.plot import pianoroll_png
 
 
 def one_note(grid, velocity: int, repeat_at: int | None = None) -> np.ndarray:

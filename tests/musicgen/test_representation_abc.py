@@ -6,8 +6,8 @@ import re
 
 import numpy as np
 
-from musicgen.errors import Reason
-from musicgen.representation import ARTICULATED, read_bytes, read_file
+from mg.errors import Reason
+from mg.representation import ARTICULATED, read_bytes, read_file
 
 SCALE = "X:1\nT:Scale\nM:4/4\nL:1/4\nK:C\nCDEF|\n"  # quarter notes: one every 4 steps
 

@@ -7,8 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from musicgen.grid import Grid
-from musicgen.representation import (
+from mg.representation import (
     CONTEXT_DTYPE,
     PRESSED,
     context_kernel,
@@ -17,6 +16,7 @@ from musicgen.representation import (
     kernel_spec,
     read_file,
 )
+from mg.representation.grid import Grid
 
 
 def random_notes(steps: int, alpha: int, seed: int) -> np.ndarray:

@@ -8,7 +8,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from musicgen.representation import (
+from mg.representation import (
     ARTICULATED,
     PRESSED,
     VELOCITY,
@@ -18,7 +18,7 @@ from musicgen.representation import (
     read_file,
     write_midi,
 )
-from musicgen.representation.encode import notes_from_spans
+from mg.representation.encode import notes_from_spans
 
 
 def adversarial(steps: int, alpha: int, seed: int) -> np.ndarray:

@@ -7,9 +7,9 @@ import tracemalloc
 
 import pytest
 
-from musicgen.errors import CorpusError, Reason
-from musicgen.grid import Grid
-from musicgen.representation import read_file
+from mg.errors import CorpusError, Reason
+from mg.representation import read_file
+from mg.representation.grid import Grid
 
 FAR = 0x0FFFFFFF  # the largest delta time a MIDI file can hold
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from musicgen.errors import CorpusError, Reason
-from musicgen.grid import Grid
-from musicgen.representation import ARTICULATED, PRESSED, VELOCITY, read_bytes, read_file
+from mg.errors import CorpusError, Reason
+from mg.representation import ARTICULATED, PRESSED, VELOCITY, read_bytes, read_file
+from mg.representation.grid import Grid
 
 DIVISION = 96  # ticks per beat: 24 ticks per step on the default grid
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from musicgen.grid import Grid
-from musicgen.representation import position_index, position_matrix
+from mg.representation import position_index, position_matrix
+from mg.representation.grid import Grid
 
 
 def test_index_counts_steps_within_the_bar(grid):

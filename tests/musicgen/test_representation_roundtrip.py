@@ -13,9 +13,8 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from musicgen.corpus import bach_chorales, music21_corpus_dir
-from musicgen.grid import Grid
-from musicgen.representation import (
+from mg.data.corpus import bach_chorales, music21_corpus_dir
+from mg.representation import (
     ARTICULATED,
     PRESSED,
     Piece,
@@ -23,7 +22,8 @@ from musicgen.representation import (
     read_bytes,
     read_file,
 )
-from musicgen.representation import abc as abc_format
+from mg.representation import abc as abc_format
+from mg.representation.grid import Grid
 
 
 def assert_round_trip(piece: Piece, grid: Grid) -> None:

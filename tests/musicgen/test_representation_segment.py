@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from musicgen.grid import Grid
-from musicgen.representation import segment_notes
+from mg.representation import segment_notes
+from mg.representation.grid import Grid
 
 GRID = Grid(steps_per_beat=2, beats_per_bar=2, bars=4)  # γ = 4, T = 16
 

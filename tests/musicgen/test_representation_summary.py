@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from musicgen.errors import Reason
-from musicgen.representation.summary import (
+from mg.errors import Reason
+from mg.representation.summary import (
     describe_dropped,
     pitch_name,
     summarise_file,

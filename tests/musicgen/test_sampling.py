@@ -10,10 +10,10 @@ from generation_fixture import (
     dataset_and_model,
 )
 
-from musicgen.checkpoint import load_model
-from musicgen.protocol import NoteBatch
-from musicgen.representation import context_matrix, position_index, read_file
-from musicgen.sampling import SamplingOptions, generate_notes
+from mg.generation.sampling import SamplingOptions, generate_notes
+from mg.models.protocol import NoteBatch
+from mg.models.saving import load_model
+from mg.representation import context_matrix, position_index, read_file
 
 
 @pytest.fixture(scope="module")

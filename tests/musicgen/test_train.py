@@ -18,10 +18,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 from train_fixture import GRID, in_store, mlflow_store, train_data  # noqa: F401
 
-from musicgen import tracking
-from musicgen.grid import Grid
-from musicgen.train import TrainResult, train
-from musicgen.train_config import RunConfig, TrainRequest
+from mg.representation.grid import Grid
+from mg.tracking import runs as tracking
+from mg.training.config import RunConfig, TrainRequest
+from mg.training.train import TrainResult, train
 
 EPOCH_METRICS = (
     "train/loss",

@@ -17,8 +17,8 @@ import mlflow
 from mlflow.tracking import MlflowClient
 from train_fixture import cpu_env, in_store, mlflow_store, train_data  # noqa: F401
 
-from musicgen.train import train
-from musicgen.train_config import TrainRequest
+from mg.training.config import TrainRequest
+from mg.training.train import train
 
 OPTIONS = {"epochs": 3, "batch_size": 16, "seed": 5, "lr": 0.01, "samples": 0}
 MG = Path(sys.executable).with_name("mg")

@@ -10,10 +10,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 from train_fixture import abc_data, in_store, mlflow_store  # noqa: F401
 
-from musicgen.train import train
-from musicgen.train_config import TrainRequest
+from mg.training.config import TrainRequest
+from mg.training.train import train
 
-pytest.importorskip("musicgen.text_data", reason="char-rnn's text dataset is not in this tree")
+pytest.importorskip("mg.data.text", reason="char-rnn's text dataset is not in this tree")
 
 
 def test_char_rnn_trains_registers_and_generates_abc(abc_data, in_store, tmp_path):  # noqa: F811

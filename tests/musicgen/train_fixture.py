@@ -16,7 +16,7 @@ import torch
 
 from mg.pipelines.ingest import ingest
 from mg.pipelines.options import IngestConfig
-from musicgen.grid import Grid
+from mg.representation.grid import Grid
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "nottingham" / "MIDI"
 GRID = Grid(bars=4, low=36, high=95)
@@ -58,7 +58,7 @@ def train_data(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def mlflow_store(tmp_path_factory) -> str:
     """A real SQLite MLflow store; creating its tables is slow, so the session shares one."""
-    from musicgen import tracking
+    from mg.tracking import runs as tracking
 
     uri = f"sqlite:///{session_folder(tmp_path_factory) / 'mlflow.db'}"
     tracking.connect(uri)

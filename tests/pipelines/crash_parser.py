@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from musicgen.representation import read_bytes as real_read_bytes
+from mg.representation import read_bytes as real_read_bytes
 
 CRASH_MARKER = b"MG-CRASH"
 

@@ -8,10 +8,10 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from mg.data.corpus import bach_chorales, music21_corpus_dir
+from mg.errors import Reason
 from mg.pipelines.options import IngestConfig
-from musicgen.corpus import bach_chorales, music21_corpus_dir
-from musicgen.errors import Reason
-from musicgen.grid import Grid
+from mg.representation.grid import Grid
 
 HERE = Path(__file__).resolve().parent
 SHARED_DATA = HERE.parents[1] / ".." / "shared" / "data"

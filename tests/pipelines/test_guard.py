@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from mg.errors import CorpusError, Reason
 from mg.pipelines.guard import GuardedCall, GuardError, GuardStartError
-from musicgen.errors import CorpusError, Reason
 
 
 def test_a_call_returns_the_function_result_and_reuses_the_child():
@@ -17,7 +17,7 @@ def test_a_call_returns_the_function_result_and_reuses_the_child():
 
 def test_the_function_exceptions_come_back_typed():
     with (
-        GuardedCall("musicgen.representation:read_bytes") as read,
+        GuardedCall("mg.representation:read_bytes") as read,
         pytest.raises(CorpusError) as caught,
     ):
         read(b"   ", "blank.mid", None)

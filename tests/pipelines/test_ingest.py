@@ -18,10 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 from ingest_corpus import corpus_config
 
+from mg.data.notes import Dataset
+from mg.data.schema import SPLITS, manifest_grid, read_manifest, table_arrays
 from mg.pipelines.ingest import ingest
-from musicgen.data import Dataset
-from musicgen.grid import Grid
-from musicgen.representation import (
+from mg.representation import (
     ARTICULATED,
     context_matrix,
     kernel_spec,
@@ -29,7 +29,7 @@ from musicgen.representation import (
     read_file,
     segment_notes,
 )
-from musicgen.schema import SPLITS, manifest_grid, read_manifest, table_arrays
+from mg.representation.grid import Grid
 
 
 def parts(out: Path, split: str) -> list[Path]:

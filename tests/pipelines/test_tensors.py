@@ -13,8 +13,8 @@ from mg.pipelines.tensors import (
     split_of,
     transpose_notes,
 )
-from musicgen.grid import Grid
-from musicgen.representation import ARTICULATED, PRESSED, context_matrix
+from mg.representation import ARTICULATED, PRESSED, context_matrix
+from mg.representation.grid import Grid
 
 
 def piece(steps: int, pitches: list[int], alpha: int = 88) -> np.ndarray:

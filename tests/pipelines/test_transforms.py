@@ -16,8 +16,8 @@ from mg.pipelines.records import FileBytes, PieceRef, SplitPiece
 from mg.pipelines.transforms_read import ParseFiles, ReadFiles, SplitTunes
 from mg.pipelines.transforms_tensor import Segment, Transpose
 from mg.pipelines.transforms_write import DropDuplicates, corpus_checksum
-from musicgen.grid import Grid
-from musicgen.representation import read_bytes
+from mg.representation import read_bytes
+from mg.representation.grid import Grid
 
 GRID = Grid()
 

@@ -16,15 +16,15 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from musicgen.grid import Grid
-from musicgen.representation import (
+from mg.data.schema import SCHEMA_VERSION, SegmentRow, segments_table
+from mg.representation import (
     context_matrix,
     kernel_spec,
     position_index,
     read_file,
     segment_notes,
 )
-from musicgen.schema import SCHEMA_VERSION, SegmentRow, segments_table
+from mg.representation.grid import Grid
 
 DATA = Path(__file__).parents[2] / ".." / "shared" / "data" / "nottingham"
 MIDI_FILES = sorted((DATA / "MIDI").glob("*.mid"))[::200]  # 16 tunes spread over the collection

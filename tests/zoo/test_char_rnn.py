@@ -11,12 +11,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from mg import zoo
-from musicgen.data import Dataset
-from musicgen.errors import DatasetError
-from musicgen.grid import Grid
-from musicgen.representation import read_bytes, read_file
-from musicgen.sampling import SamplingOptions
-from musicgen.text_data import (
+from mg.data.notes import Dataset
+from mg.data.text import (
     TUNE_SEPARATOR,
     TextStream,
     Vocabulary,
@@ -24,7 +20,11 @@ from musicgen.text_data import (
     text_stats,
     tune_texts,
 )
-from musicgen.text_sampling import DEFAULT_PRIMER, generate_text
+from mg.errors import DatasetError
+from mg.generation.sampling import SamplingOptions
+from mg.generation.text_sampling import DEFAULT_PRIMER, generate_text
+from mg.representation import read_bytes, read_file
+from mg.representation.grid import Grid
 
 ABC_FILE = (
     Path(__file__).parents[2]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from mg import zoo
-from musicgen.layers import count_parameters
-from musicgen.protocol import NoteBatch
+from mg.models.layers import count_parameters
+from mg.models.protocol import NoteBatch
 
 
 def build(pitch_skip: bool) -> torch.nn.Module:

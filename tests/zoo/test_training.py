@@ -11,9 +11,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from mg import zoo
-from musicgen.data import Dataset, SegmentStream, to_batch
-from musicgen.protocol import NoteBatch
-from musicgen.text_data import TUNE_SEPARATOR, TextStream, to_text_batch, tune_texts
+from mg.data.notes import Dataset, SegmentStream, to_batch
+from mg.data.text import TUNE_SEPARATOR, TextStream, to_text_batch, tune_texts
+from mg.models.protocol import NoteBatch
 
 CROP = 32  # steps per training crop: short sequences keep the test in seconds
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mg import zoo
-from musicgen.protocol import NoteBatch, NoteOutput, SequenceModel, TextBatch
+from mg.models.protocol import NoteBatch, NoteOutput, SequenceModel, TextBatch
 
 CASES = [(f.name, b) for f in zoo.families() for b in f.backbones]
 STEPS = 12

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from musicgen.benchmark.conversion import (
+from mg.evaluation.polyphonic.conversion import (
     allowed_shifts,
     collate,
     piece_arrays,
     roll_to_notes,
     transpose_roll,
 )
-from musicgen.grid import Grid
-from musicgen.representation import context_matrix
+from mg.representation import context_matrix
+from mg.representation.grid import Grid
 
 
 def _roll() -> np.ndarray:

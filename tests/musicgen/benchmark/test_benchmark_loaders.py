@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from musicgen.benchmark.loaders import find_dataset, load, restricted_loads
-from musicgen.errors import DatasetError
+from mg.errors import DatasetError
+from mg.evaluation.polyphonic.loaders import find_dataset, load, restricted_loads
 
 POLYPHONIC = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "polyphonic"
 

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import torch
 
-from musicgen.benchmark.markov import fit_markov
-from musicgen.benchmark.nll import logits_nll, roll_nll
+from mg.evaluation.polyphonic.markov import fit_markov
+from mg.evaluation.polyphonic.nll import logits_nll, roll_nll
 
 
 def test_roll_nll_matches_a_hand_computed_value():
@@ -49,9 +49,9 @@ def test_markov_floor_learns_that_held_notes_stay_held():
 
 
 def test_a_model_that_says_one_half_everywhere_scores_88_ln2_over_every_frame():
-    from musicgen import registry
-    from musicgen.benchmark.nll import model_nll, prepare
-    from musicgen.grid import Grid
+    from mg.evaluation.polyphonic.nll import model_nll, prepare
+    from mg.models import registry
+    from mg.representation.grid import Grid
 
     grid = Grid(steps_per_beat=1, beats_per_bar=4)
     family = registry.get("three-branch")

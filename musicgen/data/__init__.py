@@ -1,0 +1,1 @@
+"""Datasets: the storage contract, streaming Parquet shards of note tensors, text tunes, bundled corpora."""

@@ -1,0 +1,1 @@
+"""Evaluation: likelihood on a split, musical statistics, and the polyphonic-music benchmark protocol."""

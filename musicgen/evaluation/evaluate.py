@@ -1,0 +1,270 @@
+"""`mg evaluate` as a library function: how good a model is on a split, in numbers.
+
+1. Likelihood on the split, computed by the trainer's own metric code (`train_data`'s sums of
+   numerator and denominator per batch, so a split's figure is the mean over all its frames,
+   whatever the batching): for note families `nll_frame` (the pressed column, nats per frame,
+   the quantity of the polyphonic-benchmark tables), `nll_articulation`, `velocity_mae` (MIDI
+   velocity units); for text families the loss in nats per character. `mg evaluate --split
+   valid` therefore reproduces the trainer's `valid/...` metrics of the same weights.
+2. Musical statistics (`music_stats`) of K generated pieces of one segment each, next to those
+   of the split's segments.
+3. A copy check: the longest run of frames each generated piece shares with a training
+   segment, next to the same figure for the split's own segments (real music shares phrases).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+
+from mg.data.notes import Dataset
+from mg.data.schema import table_arrays
+from mg.errors import DatasetError, MgError
+from mg.evaluation.music_stats import STATS, longest_common_runs, mean_stats, pack_pressed
+from mg.generation.sampling import SamplingOptions, generate_notes, one_thread_on_cpu
+from mg.models.saving import LoadedModel
+from mg.representation import read_bytes
+from mg.representation.grid import Grid
+from mg.tracking.model_uri import ModelSource, open_model
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    split: str = "test"
+    num: int = 16  # generated pieces for the statistics and the copy check
+    seed: int = 0
+    batch_size: int = 16
+    max_reference: int = 512  # segments of the split whose statistics are computed
+    max_corpus: int = 20_000  # training segments the copy check searches
+    tracking_uri: str | None = None
+
+
+@dataclass(frozen=True)
+class CopyCheck:
+    """Longest runs (in steps) shared with the training split."""
+
+    generated: list[int]  # per generated piece
+    reference: list[int]  # per segment of the evaluated split (a baseline)
+    corpus_segments: int  # training segments searched
+    corpus_total: int  # training segments in the split
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    source: ModelSource
+    family: str
+    split: str
+    metrics: dict[str, float]  # nll_frame, nll_articulation, velocity_mae (note families)
+    targets: int  # frames (characters for text) the metrics average over
+    generated: dict[str, float]
+    reference: dict[str, float]
+    generated_pieces: int  # pieces with music (text: tunes that parse)
+    reference_segments: int
+    copy: CopyCheck
+    notes: list[str] = field(default_factory=list)  # what was capped or skipped, said once
+
+
+def evaluate(uri: str, data: str, options: EvaluateOptions) -> Evaluation:
+    """Load the model, measure it on `options.split` of the dataset at `data`."""
+    dataset = Dataset.open(data)
+    dataset.shards(options.split)  # an unknown split fails here, before the model loads
+    loaded, source = open_model(uri, options.tracking_uri)
+    grid = loaded.grid or dataset.grid
+    dataset.check_grid(grid)
+    if not dataset.shards(options.split):
+        raise DatasetError(f"{dataset.root}: the {options.split} split has no shards")
+    metrics, targets = split_metrics(loaded, dataset, options.split, options.batch_size)
+    pieces = generated_pieces(loaded, grid, options)
+    reference = split_segments(dataset, options.split, options.max_reference)
+    corpus, corpus_total = training_frames(dataset, options.max_corpus)
+    copy = CopyCheck(
+        longest_common_runs(pack_pressed(pieces), corpus).tolist(),
+        longest_common_runs(pack_pressed(reference), corpus).tolist(),
+        len(corpus),
+        corpus_total,
+    )
+    return Evaluation(
+        source,
+        loaded.family.name,
+        options.split,
+        metrics,
+        targets,
+        mean_stats(pieces, grid),
+        mean_stats(reference, grid),
+        len(pieces),
+        len(reference),
+        copy,
+        _caps(options, len(reference), dataset, corpus_total),
+    )
+
+
+@torch.no_grad()
+def split_metrics(
+    loaded: LoadedModel, dataset: Dataset, split: str, batch_size: int
+) -> tuple[dict[str, float], int]:
+    """The trainer's validation metrics of the model on `split` (eval mode), and their count."""
+    from mg.training.config import TrainConfig
+    from mg.training.data import input_kind
+    from mg.training.distributed import Placement
+    from mg.training.loop import split_sums
+
+    kind = input_kind(loaded.family.inputs)
+    config = TrainConfig(batch_size=batch_size, workers=0, shuffle_buffer=0)
+    loader = kind.loader(dataset, split, config, 0, 1, False)
+    device = next(loaded.model.parameters()).device
+    totals = split_sums(loaded.model, loader, kind, Placement(device=device))
+    count = int(totals.get("loss", [0.0, 0.0])[1])
+    if count == 0:
+        raise DatasetError(f"{dataset.root}: the {split} split has nothing to evaluate on")
+    return {k: n / d for k, (n, d) in totals.items() if k != "loss" and d}, count
+
+
+def generated_pieces(loaded: LoadedModel, grid: Grid, options: EvaluateOptions) -> np.ndarray:
+    """K pieces of one segment each [K, T, α, 3] (text families: the tunes that parse)."""
+    sampling = SamplingOptions(steps=grid.segment_steps, num=options.num, seed=options.seed)
+    if loaded.family.inputs != "text":
+        return generate_notes(loaded.model, grid, sampling)
+    from mg.generation.text_sampling import generate_text
+
+    pieces = []
+    with one_thread_on_cpu(next(loaded.model.parameters()).device):
+        texts = generate_text(loaded.model, replace_steps(sampling, 2048))
+    for i, text in enumerate(texts):
+        try:
+            notes = read_bytes(text.encode(), f"generated-{i}.abc", grid).pieces[0].notes
+        except MgError:
+            continue
+        segment = np.zeros((grid.segment_steps,) + notes.shape[1:], dtype=np.uint8)
+        segment[: min(len(notes), len(segment))] = notes[: len(segment)]
+        pieces.append(segment)
+    return (
+        np.stack(pieces) if pieces else np.zeros((0, grid.segment_steps, grid.alpha, 3), np.uint8)
+    )
+
+
+def replace_steps(options: SamplingOptions, steps: int) -> SamplingOptions:
+    return SamplingOptions(steps, options.num, options.seed, options.temperature, options.top_p)
+
+
+def split_segments(dataset: Dataset, split: str, limit: int) -> np.ndarray:
+    """The first `limit` segments of a split, in shard order [n, T, α, 3]."""
+    chunks, count = [], 0
+    for notes in _note_groups(dataset, split):
+        chunks.append(notes[: limit - count])
+        count += len(chunks[-1])
+        if count >= limit:
+            break
+    grid = dataset.grid
+    empty = np.zeros((0, grid.segment_steps, grid.alpha, 3), np.uint8)
+    return np.concatenate(chunks) if chunks else empty
+
+
+def training_frames(dataset: Dataset, limit: int) -> tuple[np.ndarray, int]:
+    """The pressed bits of up to `limit` training segments, and how many the split holds."""
+    chunks, count = [], 0
+    for notes in _note_groups(dataset, "train"):
+        if count < limit:
+            chunks.append(pack_pressed(notes[: limit - count]))
+            count += len(chunks[-1])
+    total = sum(pq.ParquetFile(p).metadata.num_rows for p in dataset.shards("train"))
+    width = -(-dataset.grid.alpha // 8)
+    empty = np.zeros((0, dataset.grid.segment_steps, width), np.uint8)
+    return (np.concatenate(chunks) if chunks else empty), total
+
+
+def _note_groups(dataset: Dataset, split: str):
+    for path in dataset.shards(split):
+        shard = pq.ParquetFile(path)
+        for group in range(shard.num_row_groups):
+            yield table_arrays(shard.read_row_group(group, columns=["notes"]), ("notes",))["notes"]
+
+
+def _caps(
+    options: EvaluateOptions, reference: int, dataset: Dataset, corpus_total: int
+) -> list[str]:
+    notes = []
+    available = sum(pq.ParquetFile(p).metadata.num_rows for p in dataset.shards(options.split))
+    if reference < available:
+        notes.append(f"statistics of the first {reference} of {available} {options.split} segments")
+    if corpus_total > options.max_corpus:
+        notes.append(
+            f"copy check against the first {options.max_corpus} of {corpus_total} training segments"
+        )
+    return notes
+
+
+UNITS = {
+    "nll_frame": "nats per frame (pressed column)",
+    "nll_articulation": "nats per frame",
+    "velocity_mae": "MIDI velocity units",
+    "nll_char": "nats per character",
+}
+
+
+def format_table(result: Evaluation) -> str:
+    """The evaluation as aligned plain-text tables (what `mg evaluate` prints)."""
+    unit = "characters" if "nll_char" in result.metrics else "frames"
+    lines = [
+        f"model  {result.source.uri} ({result.family})",
+        f"split  {result.split}: {result.targets:,} {unit} scored",
+        "",
+        f"{'metric':<20}{'value':>10}  unit",
+    ]
+    lines += [f"{k:<20}{v:>10.4f}  {UNITS.get(k, '')}" for k, v in result.metrics.items()]
+    generated = f"generated ({result.generated_pieces})"
+    reference = f"{result.split} ({result.reference_segments})"
+    lines += ["", f"{'statistic':<20}{generated:>16}{reference:>16}"]
+    for name in STATS:
+        lines.append(f"{name:<20}{result.generated[name]:>16.3f}{result.reference[name]:>16.3f}")
+    copy = result.copy
+    lines.append(
+        f"{'copy: longest run':<20}{_runs_text(copy.generated):>16}{_runs_text(copy.reference):>16}"
+    )
+    lines.append(
+        f"(steps of pressed pitches equal to a run of one of {copy.corpus_segments} training "
+        "segments; max / mean)"
+    )
+    lines += [f"note: {note}" for note in result.notes]
+    return "\n".join(lines)
+
+
+def _runs_text(runs: list[int]) -> str:
+    return f"{max(runs)} / {np.mean(runs):.1f}" if runs else "-"
+
+
+def evaluation_metrics(result: Evaluation) -> dict[str, float]:
+    """MLflow metric names: `eval/<split>/...` and `eval/generated/...`; for the test split
+    also `test/<metric>`, the names `mg compare` shows. The trainer's `valid/...` curves are
+    never written to, so evaluating on valid adds no point to them."""
+    split = result.split
+    values = {f"eval/{split}/{k}": v for k, v in result.metrics.items()}
+    if split == "test":
+        values.update({f"test/{k}": v for k, v in result.metrics.items()})
+    values.update({f"eval/{split}/music/{k}": v for k, v in result.reference.items()})
+    values.update({f"eval/generated/{k}": v for k, v in result.generated.items()})
+    for who, runs in (("generated", result.copy.generated), (split, result.copy.reference)):
+        if runs:
+            values[f"eval/{who}/copy_run_max"] = float(max(runs))
+            values[f"eval/{who}/copy_run_mean"] = float(np.mean(runs))
+    return {k: float(v) for k, v in values.items() if np.isfinite(v)}
+
+
+def log_evaluation(result: Evaluation, table: str) -> str | None:
+    """Log the metrics and the table to the model's MLflow run; None when it has none."""
+    run_id = result.source.run_id
+    if run_id is None:
+        return None
+    import time
+
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+
+    client = MlflowClient(tracking_uri=result.source.tracking_uri)
+    stamp = int(time.time() * 1000)
+    metrics = [Metric(k, v, stamp, 0) for k, v in sorted(evaluation_metrics(result).items())]
+    client.log_batch(run_id, metrics=metrics)
+    client.log_text(run_id, table + "\n", f"evaluation/{result.split}.txt")
+    return run_id

@@ -1,0 +1,149 @@
+"""Incremental generation for note families: one `step` per frame, so n steps cost O(n).
+
+The context of each new frame comes from `representation.context_of_windows` over the frames
+generated so far — the very function ingest used — so the model sees at generation time what it
+saw in training.
+
+On the CPU, sampling runs torch on one intra-op thread (restored afterwards): one step is a
+handful of small matrix products, where thread hand-offs cost more than they save — on a busy
+2-core machine two threads made it 10-20 times slower — and one thread also keeps the sampled
+bytes independent of the machine's core count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mg.models.protocol import NoteBatch, NoteOutput
+from mg.representation.context import context_of_windows
+from mg.representation.grid import Grid
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    steps: int = 256
+    num: int = 1
+    seed: int = 0
+    temperature: float = 1.0
+    top_p: float = 1.0  # keep the most likely pitches holding this share of the pressed mass
+
+
+@torch.no_grad()
+def generate_notes(
+    model: torch.nn.Module,
+    grid: Grid,
+    options: SamplingOptions,
+    primer: np.ndarray | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Sample `options.num` pieces at once -> uint8 [num, frames, α, 3].
+
+    Without a primer the first frame is a random chord (the patent's random note matrix) and
+    the output has `steps` frames; with a primer [P, α, 3] the model first reads the primer,
+    and the output is the primer followed by `steps` new frames. `progress(n)` is told of
+    every n model steps done (the primer's included), for a progress bar.
+    """
+    if (
+        options.steps < 1
+        or options.num < 1
+        or options.temperature <= 0
+        or not 0 < options.top_p <= 1
+    ):
+        raise ValueError(f"invalid sampling options: {options}")
+    generator = torch.Generator().manual_seed(options.seed)
+    device = next(model.parameters()).device
+    start = (
+        _start_frames(grid, options, generator) if primer is None else _tile(primer, options.num)
+    )
+    frames = list(np.moveaxis(start, 1, 0))  # list of [num, α, 3]
+    new_steps = options.steps - 1 if primer is None else options.steps
+    with one_thread_on_cpu(device):
+        state = model.initial_state(options.num)
+        for t in range(len(frames) - 1 + new_steps):
+            batch = _frame_batch(frames, t, grid).to(device)
+            output, state = model.step(state, batch)
+            if t + 1 >= len(frames):
+                frames.append(_sample_frame(output, frames[-1], options, generator))
+            if progress is not None:
+                progress(1)
+    return np.stack(frames, axis=1)
+
+
+@contextmanager
+def one_thread_on_cpu(device: torch.device) -> Iterator[None]:
+    """One torch intra-op thread while sampling on the CPU (see the module docstring)."""
+    before = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _start_frames(grid: Grid, options: SamplingOptions, generator: torch.Generator) -> np.ndarray:
+    """A random chord of three pitches from the middle of the range, one per piece."""
+    frames = np.zeros((options.num, 1, grid.alpha, 3), dtype=np.uint8)
+    middle = max(1, grid.alpha // 2)
+    low = max(0, grid.alpha // 2 - middle // 2)
+    for i in range(options.num):
+        pitches = low + torch.randperm(middle, generator=generator)[: min(3, middle)].numpy()
+        frames[i, 0, pitches] = (1, 1, 80)
+    return frames
+
+
+def _tile(primer: np.ndarray, num: int) -> np.ndarray:
+    return np.repeat(primer[None].astype(np.uint8), num, axis=0)
+
+
+def _frame_batch(frames: list[np.ndarray], t: int, grid: Grid) -> NoteBatch:
+    """Frame t with its causal context (frames t-ε..t, silence before the start) and position."""
+    eps = grid.steps_per_beat
+    window = [frames[i] if i >= 0 else np.zeros_like(frames[0]) for i in range(t - eps, t + 1)]
+    context = context_of_windows(np.stack(window, axis=1))  # [num, α, 3]
+    notes = frames[t].astype(np.float32)
+    notes[..., 2] /= 127.0
+    num = len(notes)
+    return NoteBatch(
+        notes=torch.from_numpy(notes)[:, None],
+        context=torch.from_numpy(context.astype(np.float32))[:, None],
+        position=torch.full((num, 1), t % grid.gamma, dtype=torch.long),
+    )
+
+
+def _sample_frame(
+    output: NoteOutput, previous: np.ndarray, options: SamplingOptions, generator: torch.Generator
+) -> np.ndarray:
+    """Draw the next frame: pressed, then articulated given pressed, then velocity."""
+    pressed_p = torch.sigmoid(output.pressed_logits[:, -1].float().cpu() / options.temperature)
+    pressed_p = _top_p(pressed_p, options.top_p)
+    pressed = torch.bernoulli(pressed_p, generator=generator).bool().numpy()
+    articulated_p = torch.sigmoid(
+        output.articulated_logits[:, -1].float().cpu() / options.temperature
+    )
+    articulated = torch.bernoulli(articulated_p, generator=generator).bool().numpy()
+    was_pressed = previous[..., 0] > 0
+    onset = pressed & (articulated | ~was_pressed)  # a pitch that starts sounding is an onset
+    velocity = np.clip(np.rint(output.velocity[:, -1].float().cpu().numpy() * 127), 1, 127)
+    held_velocity = np.where(onset, velocity, previous[..., 2])
+    frame = np.zeros_like(previous)
+    frame[..., 0] = pressed
+    frame[..., 1] = onset
+    frame[..., 2] = np.where(pressed, held_velocity, 0)
+    return frame
+
+
+def _top_p(probabilities: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Zero the least likely pitches beyond the top-p share of the summed pressed probability."""
+    if top_p >= 1.0:
+        return probabilities
+    ordered, order = probabilities.sort(dim=-1, descending=True)
+    share = ordered.cumsum(-1) / ordered.sum(-1, keepdim=True).clamp_min(1e-12)
+    keep_sorted = (share - ordered / ordered.sum(-1, keepdim=True).clamp_min(1e-12)) < top_p
+    keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
+    return probabilities * keep

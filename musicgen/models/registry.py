@@ -1,0 +1,130 @@
+"""Model families by name. The built-in ones live in `mg.zoo`; others plug in by entry point.
+
+The library never imports a family's module directly: it asks this registry, which loads
+`mg.zoo` (and any package that declares an `mg.zoo` entry point) on first use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import import_module
+from importlib.metadata import entry_points
+from typing import Any
+
+from torch import nn
+
+from mg.models.layers import count_parameters
+from mg.representation.grid import Grid
+
+_FAMILIES: dict[str, Family] = {}
+_LOADED = False
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family: its config dataclass, builder, named size presets and input kind."""
+
+    name: str
+    config_cls: type
+    build: Callable[[Any], nn.Module]
+    presets: dict[str, dict[str, Any]]
+    inputs: str  # "notes" (three matrices) or "text" (ABC characters)
+    summary: str
+    backbones: tuple[str, ...] = ("lstm", "gru")
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def make_config(self, preset: str = "base", grid: Grid | None = None, **overrides: Any):
+        """Defaults, then the preset, then explicit overrides (None means 'not given')."""
+        if preset not in self.presets:
+            raise ValueError(
+                f"{self.name} has no preset {preset!r}; presets: {', '.join(self.presets)}"
+            )
+        values = dict(self.presets[preset])
+        names = {f.name for f in dataclasses.fields(self.config_cls)}
+        if grid is not None:
+            values.update({k: v for k, v in _grid_fields(grid).items() if k in names})
+        unknown = [k for k, v in overrides.items() if v is not None and k not in names]
+        if unknown:
+            raise ValueError(f"{self.name} has no option {', '.join(unknown)}")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        backbone = values.get("backbone")
+        if backbone is not None and backbone not in self.backbones:
+            raise ValueError(
+                f"{self.name} has no backbone {backbone!r}; backbones: {', '.join(self.backbones)}"
+            )
+        return self.config_cls(**values)
+
+    def config_from_dict(self, data: dict[str, Any]):
+        names = {f.name for f in dataclasses.fields(self.config_cls)}
+        return self.config_cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _grid_fields(grid: Grid) -> dict[str, int]:
+    return {"alpha": grid.alpha, "gamma": grid.gamma}
+
+
+def register(family: Family) -> Family:
+    """Add a family; a second, different family under a taken name is refused."""
+    known = _FAMILIES.get(family.name)
+    if known is not None and known.build is not family.build:
+        raise ValueError(f"model family {family.name!r} is already registered by {known.build}")
+    _FAMILIES[family.name] = family
+    return family
+
+
+def get(name: str) -> Family:
+    """The family called `name` (built-in or plugged in); a ValueError names the known ones."""
+    _load()
+    if name not in _FAMILIES:
+        close = difflib.get_close_matches(name, _FAMILIES, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"unknown model family {name!r}{hint}; known: {', '.join(sorted(_FAMILIES))}"
+        )
+    return _FAMILIES[name]
+
+
+def families() -> list[Family]:
+    _load()
+    return [_FAMILIES[name] for name in sorted(_FAMILIES)]
+
+
+@dataclass(frozen=True)
+class PresetSize:
+    """One row of `mg zoo`: a family's preset with one backbone, and its parameter count."""
+
+    family: str
+    inputs: str
+    preset: str
+    backbone: str
+    parameters: int
+
+
+def preset_sizes(grid: Grid | None = None) -> list[PresetSize]:
+    """Every family × preset × backbone with its parameter count at `grid` (default: Grid())."""
+    grid = grid or Grid()
+    rows = []
+    for family in families():
+        for preset in family.presets:
+            for backbone in family.backbones:
+                config = family.make_config(preset, grid, backbone=backbone)
+                model = family.build(config)
+                rows.append(
+                    PresetSize(
+                        family.name, family.inputs, preset, backbone, count_parameters(model)
+                    )
+                )
+    return rows
+
+
+def _load() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    import_module("mg.zoo")
+    for entry in entry_points(group="mg.zoo"):
+        entry.load()

@@ -1,0 +1,100 @@
+"""A trained model on disk: `config.json` + `model.safetensors`. Loading never unpickles.
+
+config.json holds the family, its config, the dataset's grid and context kernel, and whatever
+the model adds through an optional `checkpoint_extra() -> dict` (char-rnn: its vocabulary);
+on load the model gets that back through an optional `load_extra(info)`. The weights are read
+with safetensors only (no `torch.load`, no pickle).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from mg.errors import ModelLoadError
+from mg.models import registry
+from mg.representation.context import kernel_spec
+from mg.representation.grid import Grid
+
+FORMAT = "mg-model/1"
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+@dataclass
+class LoadedModel:
+    family: registry.Family
+    model: torch.nn.Module
+    grid: Grid | None
+    info: dict[str, Any]  # the whole config.json (extra fields such as the vocabulary included)
+
+
+def save_model(
+    folder: str | Path,
+    family: str,
+    model: torch.nn.Module,
+    grid: Grid | None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write the model's config (+ grid and context kernel) and weights into `folder`.
+
+    `extra` adds top-level fields to config.json, after the model's own `checkpoint_extra()`.
+    """
+    config_cls = registry.get(family).config_cls
+    if not isinstance(model.config, config_cls):
+        raise ValueError(f"a {family} model has a {config_cls.__name__}, not {model.config!r}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model_extra = model.checkpoint_extra() if hasattr(model, "checkpoint_extra") else {}
+    info = {
+        **model_extra,
+        **(extra or {}),
+        "format": FORMAT,
+        "family": family,
+        "config": dataclasses.asdict(model.config),
+        "grid": grid.to_dict() if grid else None,
+        "kernel": kernel_spec(grid) if grid else None,
+    }
+    (folder / CONFIG_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(folder / WEIGHTS_FILE))
+    return folder
+
+
+def load_model(folder: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
+    """Rebuild a model from `folder`; any problem is one ModelLoadError naming the folder."""
+    folder = Path(folder)
+    info = _read_config(folder)
+    try:
+        family = registry.get(info["family"])
+        config = family.config_from_dict(info["config"])
+        model = family.build(config)
+        model.load_state_dict(load_file(str(folder / WEIGHTS_FILE), device="cpu"))
+        if hasattr(model, "load_extra"):
+            model.load_extra(info)
+    except ModelLoadError:
+        raise
+    except (ValueError, KeyError, TypeError, RuntimeError, OSError, SafetensorError) as exc:
+        raise ModelLoadError(f"{folder}: cannot load the model: {exc}") from None
+    grid = Grid.from_dict(info["grid"]) if info.get("grid") else None
+    return LoadedModel(family, model.to(device).eval(), grid, info)
+
+
+def _read_config(folder: Path) -> dict[str, Any]:
+    path = folder / CONFIG_FILE
+    if not path.is_file() or not (folder / WEIGHTS_FILE).is_file():
+        raise ModelLoadError(f"{folder}: not an mg model (needs {CONFIG_FILE} and {WEIGHTS_FILE})")
+    try:
+        info = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(info, dict) or info.get("format") != FORMAT:
+        raise ModelLoadError(f"{path}: not an {FORMAT} model config")
+    return info

@@ -1,0 +1,1 @@
+"""MLflow glue: where runs live, the logged pyfunc model, model URIs, comparing runs, the UI."""

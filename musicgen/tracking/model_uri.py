@@ -1,0 +1,176 @@
+"""From a `--model-uri` to a loaded model: `models:/NAME/VERSION`, `models:/NAME@ALIAS`,
+`runs:/RUN_ID/PATH`, or a local folder.
+
+A `file:` URI counts as a local folder. MLflow only copies files here (artifact downloads); the model itself is read by
+`checkpoint.load_model` from `config.json` + `model.safetensors`, so nothing is ever unpickled.
+Inside a logged MLflow pyfunc model the mg folder is the pyfunc artifact `mg_model`; its
+place is read from the `MLmodel` file (YAML, safe-loaded), with `artifacts/mg_model/` and a
+short search as fallbacks.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
+
+from mg.errors import ModelLoadError
+from mg.models.saving import CONFIG_FILE, LoadedModel, load_model
+
+ARTIFACT_KEY = "mg_model"
+_MODELS = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>[^/]+)|@(?P<alias>[^/]+))/?$")
+_RUNS = re.compile(r"^runs:/(?P<run>[^/]+)/(?P<path>.+?)/?$")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model came from: the URI, a short name for output files, and its MLflow run."""
+
+    uri: str
+    name: str
+    run_id: str | None = None
+    tracking_uri: str | None = None
+
+
+def open_model(
+    uri: str, tracking_uri: str | None = None, device: str = "cpu"
+) -> tuple[LoadedModel, ModelSource]:
+    """Load the model a URI names; any problem is one ModelLoadError naming the URI."""
+    if uri.startswith(("models:/", "runs:/")):
+        with tempfile.TemporaryDirectory(prefix="mg-model-") as scratch:
+            folder, source = _download(uri, tracking_uri, Path(scratch))
+            return load_model(model_folder(folder, uri), device), source
+    folder = _local_path(uri)
+    if not folder.exists():
+        raise ModelLoadError(f"{uri}: no such model folder")
+    if not folder.is_dir():
+        raise ModelLoadError(f"{uri}: not an mg model (a file, not a model folder)")
+    located = model_folder(folder, uri)
+    return load_model(located, device), ModelSource(uri, _slug(folder.resolve().name))
+
+
+def _local_path(uri: str) -> Path:
+    """A folder path, or a `file:` URI of one; any other scheme is refused."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(url2pathname(parsed.path))
+    if "://" in uri or uri.startswith(("models:", "runs:")):
+        raise ModelLoadError(
+            f"{uri}: not a model URI; use models:/NAME/VERSION, models:/NAME@ALIAS, "
+            "runs:/RUN_ID/PATH or a local folder"
+        )
+    return Path(uri).expanduser()
+
+
+def model_folder(root: Path, uri: str) -> Path:
+    """The folder holding config.json: `root` itself, or the mg folder inside a pyfunc model."""
+    if (root / CONFIG_FILE).is_file():
+        return root
+    candidates = [_from_mlmodel(root), root / "artifacts" / ARTIFACT_KEY]
+    candidates += sorted(p.parent for p in root.glob(f"*/*/{CONFIG_FILE}"))
+    for candidate in candidates:
+        if candidate is not None and (candidate / CONFIG_FILE).is_file():
+            return candidate
+    raise ModelLoadError(f"{uri}: not an mg model (no {CONFIG_FILE} in it or in its artifacts)")
+
+
+def _from_mlmodel(root: Path) -> Path | None:
+    """The `mg_model` artifact's folder as the MLmodel file records it."""
+    import yaml
+
+    path = root / "MLmodel"
+    if not path.is_file():
+        return None
+    try:
+        spec = yaml.safe_load(path.read_text())
+        relative = spec["flavors"]["python_function"]["artifacts"][ARTIFACT_KEY]["path"]
+    except (yaml.YAMLError, KeyError, TypeError):
+        return None
+    return root / str(relative)
+
+
+def _download(uri: str, tracking_uri: str | None, scratch: Path) -> tuple[Path, ModelSource]:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        if uri.startswith("models:/"):
+            return _download_registered(uri, tracking_uri, scratch)
+        return _download_run(uri, tracking_uri, scratch)
+    except MlflowException as exc:
+        raise ModelLoadError(f"{uri}: {_first_line(exc.message)}") from None
+    except OSError as exc:
+        raise ModelLoadError(f"{uri}: cannot download the model: {exc}") from None
+
+
+def _download_registered(
+    uri: str, tracking_uri: str | None, scratch: Path
+) -> tuple[Path, ModelSource]:
+    match = _MODELS.match(uri)
+    if not match:
+        raise ModelLoadError(f"{uri}: expected models:/NAME/VERSION or models:/NAME@ALIAS")
+    client = _client(tracking_uri)
+    name, alias = match["name"], match["alias"]
+    if alias:
+        version = client.get_model_version_by_alias(name, alias)
+        label = f"{name}-{alias}"
+    elif match["version"] == "latest":
+        version = max(client.search_model_versions(f"name = '{name}'"), key=_number, default=None)
+        if version is None:
+            raise ModelLoadError(f"{uri}: registered model {name!r} has no version")
+        label = f"{name}-latest"
+    else:
+        version = client.get_model_version(name, match["version"])
+        label = f"{name}-v{version.version}"
+    location = client.get_model_version_download_uri(name, version.version)
+    folder = _fetch(location, tracking_uri, scratch)
+    return folder, ModelSource(uri, _slug(label), version.run_id, tracking_uri)
+
+
+def _download_run(uri: str, tracking_uri: str | None, scratch: Path) -> tuple[Path, ModelSource]:
+    """A run's artifact folder, or (MLflow 3) the logged model of that name in the run."""
+    match = _RUNS.match(uri)
+    if not match:
+        raise ModelLoadError(f"{uri}: expected runs:/RUN_ID/PATH")
+    client = _client(tracking_uri)
+    run = client.get_run(match["run"])  # a run that does not exist fails here, clearly
+    source = ModelSource(uri, _slug(f"run-{run.info.run_id[:8]}"), run.info.run_id, tracking_uri)
+    head, _, rest = match["path"].partition("/")
+    logged = client.search_logged_models(
+        experiment_ids=[run.info.experiment_id], filter_string=f"name = '{head}'"
+    )
+    for model in logged:
+        if model.source_run_id == run.info.run_id:
+            location = model.artifact_location.rstrip("/") + (f"/{rest}" if rest else "")
+            return _fetch(location, tracking_uri, scratch), source
+    return _fetch(f"runs:/{run.info.run_id}/{match['path']}", tracking_uri, scratch), source
+
+
+def _number(version) -> int:
+    return int(version.version)
+
+
+def _fetch(artifact_uri: str, tracking_uri: str | None, scratch: Path) -> Path:
+    from mlflow.artifacts import download_artifacts
+
+    local = download_artifacts(
+        artifact_uri=artifact_uri, dst_path=str(scratch), tracking_uri=tracking_uri
+    )
+    return Path(local)
+
+
+def _client(tracking_uri: str | None):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def _slug(text: str) -> str:
+    """A name safe in a file name: letters, digits, '.', '_' and '-'."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "model"
+
+
+def _first_line(message: str) -> str:
+    return str(message).strip().splitlines()[0] if str(message).strip() else "MLflow error"

@@ -1,0 +1,1 @@
+"""Training: the run config, the data side, the loop, checkpoints, distributed processes, end-of-run samples."""

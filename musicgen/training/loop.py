@@ -1,0 +1,208 @@
+"""The inner loop: one optimiser step, one epoch, one validation pass, the schedule, early stopping.
+
+Everything here goes through the model protocol (`forward`, `loss`) and the input kind's batch
+helpers; it never names a model class, and it never talks to MLflow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from mg.models.registry import Family
+from mg.training import distributed
+from mg.training.checkpoints import LoopState
+from mg.training.config import RunConfig, TrainError
+from mg.training.data import InputKind, SplitLoader
+from mg.training.distributed import Placement
+
+
+class Progress(Protocol):
+    """What the loop reports as it goes (the CLI draws a bar; the library stays silent)."""
+
+    def epoch_start(self, epoch: int, batches: int) -> None: ...
+
+    def batch_end(self, loss: float, frames_per_s: float) -> None: ...
+
+    def epoch_end(self, epoch: int, metrics: dict[str, float]) -> None: ...
+
+
+class Quiet:
+    def epoch_start(self, epoch: int, batches: int) -> None:
+        pass
+
+    def batch_end(self, loss: float, frames_per_s: float) -> None:
+        pass
+
+    def epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
+        pass
+
+
+@dataclass
+class Session:
+    """Everything one process's loop needs; built once by `mg.training.train`."""
+
+    config: RunConfig
+    family: Family
+    kind: InputKind
+    model: torch.nn.Module
+    forward: torch.nn.Module  # the model, or its DDP wrapper
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    train: SplitLoader
+    valid: SplitLoader | None  # rank 0 only
+    placement: Placement
+    state: LoopState
+    work: Path  # local checkpoint folder
+    planned_steps: int = 1
+
+
+def lr_factor(step: int, planned: int, warmup: int, floor: float) -> float:
+    """Linear warm-up over `warmup` steps, then cosine decay to `floor` at `planned` steps."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, planned - warmup))
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def autocast(placement: Placement):
+    dtype = placement.amp_dtype
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(placement.device.type, dtype=dtype)
+
+
+@contextlib.contextmanager
+def memory_hint(batch_size: int, device: torch.device) -> Iterator[None]:
+    """Out-of-memory becomes one line that says what to change."""
+    try:
+        yield
+    except (torch.OutOfMemoryError, MemoryError) as exc:
+        raise TrainError(
+            f"out of memory on {device} at --batch-size {batch_size}: lower --batch-size ({exc.__class__.__name__})"
+        ) from None
+    except RuntimeError as exc:
+        if "out of memory" not in str(exc) and "can't allocate memory" not in str(exc):
+            raise
+        raise TrainError(
+            f"out of memory on {device} at --batch-size {batch_size}: lower --batch-size"
+        ) from None
+
+
+def train_step(s: Session, batch: Any) -> float:
+    train = s.config.train
+    factor = lr_factor(s.state.step, s.planned_steps, train.warmup_steps, train.min_lr_ratio)
+    for group in s.optimizer.param_groups:
+        group["lr"] = train.lr * factor
+    with autocast(s.placement):
+        output = s.forward(batch)
+        loss, _ = s.model.loss(batch, output)
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        raise TrainError(f"the loss became {value} at step {s.state.step + 1}: lower --lr")
+    s.optimizer.zero_grad(set_to_none=True)
+    s.scaler.scale(loss).backward()
+    s.scaler.unscale_(s.optimizer)
+    torch.nn.utils.clip_grad_norm_(s.model.parameters(), train.grad_clip)
+    s.scaler.step(s.optimizer)
+    s.scaler.update()
+    s.state.step += 1
+    return value
+
+
+def train_epoch(s: Session, epoch: int, progress: Progress) -> dict[str, float]:
+    """One pass over this rank's share of the train split; every rank takes as many steps."""
+    s.model.train()
+    progress.epoch_start(epoch, s.train.batches)
+    batches = iter(s.train.epoch(epoch))
+    loss_sum = frames = 0.0
+    start = time.perf_counter()
+    with memory_hint(s.config.train.batch_size, s.placement.device):
+        while not steps_exhausted(s):
+            batch = next(batches, None)
+            if not all_have_batch(batch is not None, s.placement):
+                break
+            batch_frames = s.kind.frames(batch)
+            loss = train_step(s, batch.to(s.placement.device))
+            loss_sum, frames = loss_sum + loss * batch_frames, frames + batch_frames
+            progress.batch_end(loss, frames / (time.perf_counter() - start))
+    elapsed = time.perf_counter() - start
+    loss_sum, frames = distributed.all_sum([loss_sum, frames], s.placement)
+    return {"train/loss": loss_sum / max(frames, 1.0), "train/frames_per_s": frames / elapsed}
+
+
+def steps_exhausted(s: Session) -> bool:
+    return bool(s.config.train.max_steps) and s.state.step >= s.config.train.max_steps
+
+
+def all_have_batch(have: bool, placement: Placement) -> bool:
+    """True while every rank still has a batch (DDP needs the same number of steps everywhere)."""
+    return distributed.all_min(int(have), placement) == 1 if placement.world_size > 1 else have
+
+
+@torch.no_grad()
+def split_sums(
+    model: torch.nn.Module, loader: SplitLoader, kind: InputKind, placement: Placement
+) -> dict[str, tuple[float, float]]:
+    """Numerator and denominator of each of the kind's metrics over a whole split, so that the
+    figures are exact means over frames, whatever the batching. Shared with `mg evaluate`."""
+    model.eval()
+    totals: dict[str, list[float]] = {}
+    for batch in loader.epoch(0):
+        batch = batch.to(placement.device)
+        with autocast(placement):
+            output = model(batch)
+            loss, parts = model.loss(batch, output)
+        for name, (numerator, denominator) in kind.sums(batch, output, loss, parts).items():
+            total = totals.setdefault(name, [0.0, 0.0])
+            total[0] += numerator
+            total[1] += denominator
+    return {name: (n, d) for name, (n, d) in totals.items()}
+
+
+def evaluate(
+    model: torch.nn.Module, loader: SplitLoader, kind: InputKind, placement: Placement
+) -> dict[str, float]:
+    """The kind's metrics over a whole split, as `valid/<name>`."""
+    totals = split_sums(model, loader, kind, placement)
+    return {f"valid/{k}": n / d if d else float("nan") for k, (n, d) in totals.items()}
+
+
+def validate(s: Session) -> dict[str, float]:
+    """Rank 0 evaluates the whole valid split; every rank learns the selection metric."""
+    metric = s.kind.selection_metric
+    metrics = {}
+    if s.valid is not None:
+        with memory_hint(s.config.train.batch_size, s.placement.device):
+            metrics = evaluate(s.model, s.valid, s.kind, s.placement)
+        if metric not in metrics:
+            raise TrainError(f"validation did not report {metric}")
+    value = metrics.get(metric, float("nan"))
+    metrics[metric] = distributed.from_main([value], s.placement)[0]
+    return metrics
+
+
+def advance(state: LoopState, config: RunConfig, value: float, metrics: dict[str, float]) -> bool:
+    """Record a finished epoch; returns whether the selection metric improved."""
+    train = config.train
+    state.epoch += 1
+    state.history.append(dict(metrics))
+    improved = value < state.best_value  # NaN never improves
+    if improved:
+        state.best_value, state.best_epoch, state.stale_epochs = value, state.epoch, 0
+    else:
+        state.stale_epochs += 1
+    out_of_time = state.epoch >= train.epochs or (
+        bool(train.max_steps) and state.step >= train.max_steps
+    )
+    patience_over = train.patience > 0 and state.stale_epochs >= train.patience
+    state.finished = out_of_time or patience_over
+    state.stopped_early = patience_over and not out_of_time
+    return improved

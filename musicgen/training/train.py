@@ -1,0 +1,206 @@
+"""`mg train`: any zoo family on an ingested dataset, tracked in MLflow, resumable, registrable.
+
+The order of work is the contract: check the tracking store and the dataset (one line, before
+any training); build the run's config, model and loaders; then open (or take over) the MLflow
+run and train, one epoch at a time, each ending in a checkpoint; last, generate samples from
+the best checkpoint, log the model and register it. The run ends FINISHED, KILLED (Ctrl-C,
+SIGTERM) or FAILED (an error), never RUNNING. Under torchrun every rank trains; rank 0 alone
+evaluates, checkpoints and writes to MLflow.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from mlflow.exceptions import MlflowException
+
+from mg.data.notes import Dataset
+from mg.errors import DatasetError
+from mg.models import registry
+from mg.models.saving import save_model
+from mg.tracking import runs as tracking
+from mg.tracking.pyfunc import Registered, log_model, register
+from mg.training import distributed
+from mg.training.checkpoints import LoopState, load_checkpoint, save_checkpoint, swap_in
+from mg.training.config import RunConfig, TrainError, TrainRequest, check_resume_matches, resolve
+from mg.training.data import check_dataset, input_kind
+from mg.training.distributed import Placement, pick_device
+from mg.training.loop import Progress, Quiet, Session, advance, train_epoch, validate
+from mg.training.samples import write_samples
+
+
+@dataclass
+class TrainResult:
+    run_id: str | None  # None on ranks other than 0
+    epochs: int
+    steps: int
+    metrics: dict[str, float]  # the last epoch's
+    selection_metric: str
+    best_value: float
+    best_epoch: int
+    stopped_early: bool
+    model_uri: str | None = None
+    registered: Registered | None = None
+
+
+def train(
+    request: TrainRequest, placement: Placement | None = None, progress: Progress | None = None
+) -> TrainResult:
+    """Train as `request` says; see the module docstring for the order of work."""
+    placement = placement or Placement(device=pick_device(request.device))
+    distributed.start(placement)
+    try:
+        return _train(request, placement, progress or Quiet())
+    except MlflowException as exc:
+        raise tracking.TrackingError(f"MLflow: {tracking.first_line(exc)}") from None
+    finally:
+        distributed.stop()
+
+
+def _train(request: TrainRequest, placement: Placement, progress: Progress) -> TrainResult:
+    uri = tracking.resolve_tracking_uri(request.tracking_uri, os.environ)
+    if placement.is_main or request.resume:
+        tracking.connect(uri)
+    dataset = Dataset.open(request.data)
+    config = _run_config(request, dataset, placement)
+    check_dataset(dataset)
+    with tracking.scratch_folder() as scratch:
+        session = _session(config, dataset, placement, Path(scratch))
+        if not placement.is_main:
+            _resume_state(session, request.resume, Path(scratch))
+            return _loop(session, progress, run_id=None)
+        if request.resume:
+            _resume_state(session, request.resume, Path(scratch))
+            run_id = tracking.reopen_run(request.resume)
+        else:
+            run_id = tracking.start_run(request.experiment, tracking.run_name(config))
+        with tracking.run_guard():
+            if not request.resume:
+                tracking.record_run(config, dataset)
+            result = _loop(session, progress, run_id)
+            return _finish(session, result, request.register, Path(scratch))
+
+
+def _run_config(request: TrainRequest, dataset: Dataset, placement: Placement) -> RunConfig:
+    if not request.resume:
+        return resolve(request, dataset.grid, placement.world_size)
+    recorded = tracking.recorded_config(request.resume)
+    check_resume_matches(request, recorded, request.resume)
+    if not dataset.grid.same_tensors(recorded.grid):
+        raise DatasetError(
+            f"{dataset.root}: dataset grid {dataset.grid.to_dict()} does not match the grid of "
+            f"--resume {request.resume}'s model {recorded.grid.to_dict()}"
+        )
+    if recorded.train.world_size != placement.world_size:
+        raise TrainError(
+            f"--resume {request.resume}: the run trained on {recorded.train.world_size} "
+            f"process(es); this launch has {placement.world_size}"
+        )
+    tracking.check_resumable(request.resume)
+    return recorded
+
+
+def _session(config: RunConfig, dataset: Dataset, placement: Placement, scratch: Path) -> Session:
+    family = registry.get(config.family)
+    kind = input_kind(family.inputs)
+    torch.manual_seed(config.train.seed)
+    model = family.build(config.model).to(placement.device)
+    train = config.train
+    pin = placement.device.type == "cuda"
+    rank, world = placement.rank, placement.world_size
+    train_loader = kind.loader(dataset, "train", train, rank, world, pin)
+    valid_loader = kind.loader(dataset, "valid", train, 0, 1, pin) if placement.is_main else None
+    batches = distributed.all_min(train_loader.batches, placement)
+    if batches == 0:
+        raise DatasetError(
+            f"{dataset.root}: the train split gives a process no batch ({world} processes)"
+        )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+    scaler = torch.amp.GradScaler(
+        placement.device.type, enabled=placement.amp_dtype == torch.float16
+    )
+    planned = train.epochs * batches
+    if train.max_steps:
+        planned = min(planned, train.max_steps)
+    session = Session(
+        config, family, kind, model, distributed.wrap(model, placement), optimizer, scaler,
+        train_loader, valid_loader, placement, LoopState(), scratch / "checkpoint", planned,
+    )  # fmt: skip
+    return session
+
+
+def _resume_state(session: Session, run_id: str | None, scratch: Path) -> None:
+    """Load the run's last complete checkpoint (none yet: start from the beginning)."""
+    if not run_id:
+        return
+    downloaded = tracking.download_checkpoint(run_id, scratch / "download")
+    if downloaded is None:
+        return
+    shutil.rmtree(session.work, ignore_errors=True)
+    shutil.copytree(downloaded, session.work)
+    session.state = load_checkpoint(session.work / "state", session.model, session.optimizer)
+    if session.state.scaler:
+        session.scaler.load_state_dict(session.state.scaler)
+
+
+def _loop(session: Session, progress: Progress, run_id: str | None) -> TrainResult:
+    state, main = session.state, session.placement.is_main
+    metrics = dict(state.history[-1]) if state.history else {}
+    while not state.finished:
+        epoch = state.epoch + 1
+        metrics = train_epoch(session, epoch, progress)
+        metrics.update(validate(session))
+        improved = advance(state, session.config, metrics[session.kind.selection_metric], metrics)
+        if main:
+            tracking.log_epoch(metrics, epoch)
+            _checkpoint(session, improved)
+            progress.epoch_end(epoch, metrics)
+    return TrainResult(
+        run_id, state.epoch, state.step, metrics, session.kind.selection_metric,
+        state.best_value, state.best_epoch, state.stopped_early,
+    )  # fmt: skip
+
+
+def _checkpoint(session: Session, improved: bool) -> None:
+    """Save best (when it improved) and last locally, atomically; then upload both."""
+    config, work = session.config, session.work
+    if improved:
+        staging = work / "best.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        save_model(staging, config.family, session.model, config.grid)
+        swap_in(staging, work / "best")
+    session.state.scaler = session.scaler.state_dict() if session.scaler.is_enabled() else None
+    save_checkpoint(
+        work / "state", config.family, session.model, config.grid, session.optimizer, session.state
+    )
+    tracking.upload_checkpoint(work, session.state.epoch, session.state.step)
+
+
+def _finish(
+    session: Session, result: TrainResult, register_as: str | None, scratch: Path
+) -> TrainResult:
+    """Samples from the best checkpoint, the logged model, the registered version."""
+    best = session.work / "best"
+    metric = session.kind.selection_metric
+    tracking.set_tags(
+        {
+            "mg.best_epoch": str(result.best_epoch),
+            "mg.epochs": str(result.epochs),
+            "mg.stopped_early": str(result.stopped_early).lower(),
+            "mg.selection_metric": metric,
+        }
+    )
+    tracking.log_epoch({f"best/{metric}": result.best_value}, result.epochs)
+    samples = scratch / "samples"
+    if write_samples(best, samples, session.config.train.samples, session.config.train.seed):
+        tracking.log_folder(samples, "samples")
+    result.model_uri = log_model(best, scratch)
+    if register_as:
+        result.registered = register(
+            register_as, result.model_uri, metric, result.best_value, result.run_id
+        )
+    return result
