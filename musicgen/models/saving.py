@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from mg.errors import ModelLoadError
 from mg.models import registry
+from mg.models.checks import check_config_fields, check_shapes, weights_header
 from mg.representation.context import kernel_spec
 from mg.representation.grid import Grid
 
@@ -74,7 +75,7 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> Loaded
     info = _read_config(folder)
     try:
         family = registry.get(info["family"])
-        config = family.config_from_dict(info["config"])
+        config = _checked_config(folder, family, info)
         model = family.build(config)
         model.load_state_dict(load_file(str(folder / WEIGHTS_FILE), device="cpu"))
         if hasattr(model, "load_extra"):
@@ -85,6 +86,19 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> Loaded
         raise ModelLoadError(f"{folder}: cannot load the model: {exc}") from None
     grid = Grid.from_dict(info["grid"]) if info.get("grid") else None
     return LoadedModel(family, model.to(device).eval(), grid, info)
+
+
+def _checked_config(folder: Path, family: registry.Family, info: dict[str, Any]):
+    """The config, once its sizes are checked against the weights file's header (see checks)."""
+    weights = folder / WEIGHTS_FILE
+    header = weights_header(weights)
+    if not isinstance(info.get("config"), dict):
+        raise ModelLoadError(f"{folder / CONFIG_FILE}: no config table")
+    check_config_fields(family.config_cls, info["config"], str(folder / CONFIG_FILE), len(header))
+    config = family.config_from_dict(info["config"])
+    with torch.device("meta"):
+        check_shapes(family.build(config), header, str(weights))
+    return config
 
 
 def _read_config(folder: Path) -> dict[str, Any]:
