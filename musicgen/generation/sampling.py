@@ -1,5 +1,9 @@
 """Incremental generation for note families: one `step` per frame, so n steps cost O(n).
 
+Each step the model returns the distribution of the next frame (mg.models.heads) and the frame
+is drawn from it with `sample(generator, controls)`: the temperature, top-p, key, pitch-range
+and polyphony controls are the head's to obey exactly (mg.generation.controls builds them).
+
 The context of each new frame comes from `representation.context_of_windows` over the frames
 generated so far — the very function ingest used — so the model sees at generation time what it
 saw in training.
@@ -19,7 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mg.models.protocol import NoteBatch, NoteOutput
+from mg.generation.controls import make_controls
+from mg.models.heads import Controls, FrameDistribution
+from mg.models.protocol import NoteBatch
 from mg.representation.context import context_of_windows
 from mg.representation.grid import Grid
 
@@ -30,7 +36,10 @@ class SamplingOptions:
     num: int = 1
     seed: int = 0
     temperature: float = 1.0
-    top_p: float = 1.0  # keep the most likely pitches holding this share of the pressed mass
+    top_p: float = 1.0  # the share of probability mass kept (what it cuts depends on the head)
+    key: str | None = None  # "D:minor": only the scale's pitches sound
+    pitch_range: str | None = None  # "55:84": only MIDI pitches in LOW..HIGH sound
+    max_polyphony: int | None = None  # at most this many pitches at once
 
 
 @torch.no_grad()
@@ -55,10 +64,16 @@ def generate_notes(
         or not 0 < options.top_p <= 1
     ):
         raise ValueError(f"invalid sampling options: {options}")
+    controls = make_controls(
+        grid, options.temperature, options.top_p, options.key, options.pitch_range,
+        options.max_polyphony,
+    )  # fmt: skip
     generator = torch.Generator().manual_seed(options.seed)
     device = next(model.parameters()).device
     start = (
-        _start_frames(grid, options, generator) if primer is None else _tile(primer, options.num)
+        _start_frames(grid, options, controls, generator)
+        if primer is None
+        else _tile(primer, options.num)
     )
     frames = list(np.moveaxis(start, 1, 0))  # list of [num, α, 3]
     new_steps = options.steps - 1 if primer is None else options.steps
@@ -66,9 +81,9 @@ def generate_notes(
         state = model.initial_state(options.num)
         for t in range(len(frames) - 1 + new_steps):
             batch = _frame_batch(frames, t, grid).to(device)
-            output, state = model.step(state, batch)
+            distribution, state = model.step(state, batch)
             if t + 1 >= len(frames):
-                frames.append(_sample_frame(output, frames[-1], options, generator))
+                frames.append(_sample_frame(distribution, frames[-1], controls, generator))
             if progress is not None:
                 progress(1)
     return np.stack(frames, axis=1)
@@ -86,13 +101,18 @@ def one_thread_on_cpu(device: torch.device) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _start_frames(grid: Grid, options: SamplingOptions, generator: torch.Generator) -> np.ndarray:
-    """A random chord of three pitches from the middle of the range, one per piece."""
+def _start_frames(
+    grid: Grid, options: SamplingOptions, controls: Controls, generator: torch.Generator
+) -> np.ndarray:
+    """A random chord of three pitches from the middle of the range, one per piece; with
+    controls, of allowed pitches (the middle half of them) and at most max-polyphony."""
     frames = np.zeros((options.num, 1, grid.alpha, 3), dtype=np.uint8)
-    middle = max(1, grid.alpha // 2)
-    low = max(0, grid.alpha // 2 - middle // 2)
+    allowed = np.flatnonzero(controls.allowed_on(grid.alpha, torch.device("cpu")).numpy())
+    middle = max(1, len(allowed) // 2)
+    low = max(0, len(allowed) // 2 - middle // 2)
+    size = min(3, middle, controls.cap(grid.alpha))
     for i in range(options.num):
-        pitches = low + torch.randperm(middle, generator=generator)[: min(3, middle)].numpy()
+        pitches = allowed[low + torch.randperm(middle, generator=generator)[:size].numpy()]
         frames[i, 0, pitches] = (1, 1, 80)
     return frames
 
@@ -117,33 +137,21 @@ def _frame_batch(frames: list[np.ndarray], t: int, grid: Grid) -> NoteBatch:
 
 
 def _sample_frame(
-    output: NoteOutput, previous: np.ndarray, options: SamplingOptions, generator: torch.Generator
+    distribution: FrameDistribution,
+    previous: np.ndarray,
+    controls: Controls,
+    generator: torch.Generator,
 ) -> np.ndarray:
-    """Draw the next frame: pressed, then articulated given pressed, then velocity."""
-    pressed_p = torch.sigmoid(output.pressed_logits[:, -1].float().cpu() / options.temperature)
-    pressed_p = _top_p(pressed_p, options.top_p)
-    pressed = torch.bernoulli(pressed_p, generator=generator).bool().numpy()
-    articulated_p = torch.sigmoid(
-        output.articulated_logits[:, -1].float().cpu() / options.temperature
-    )
-    articulated = torch.bernoulli(articulated_p, generator=generator).bool().numpy()
+    """Draw the next frame from the model's distribution; a pitch that starts sounding, or is
+    re-struck, is an onset; a held pitch keeps its velocity."""
+    drawn = distribution.sample(generator, controls)
+    pressed = drawn.pressed.cpu().numpy()
     was_pressed = previous[..., 0] > 0
-    onset = pressed & (articulated | ~was_pressed)  # a pitch that starts sounding is an onset
-    velocity = np.clip(np.rint(output.velocity[:, -1].float().cpu().numpy() * 127), 1, 127)
+    onset = pressed & (drawn.articulated.cpu().numpy() | ~was_pressed)
+    velocity = np.clip(np.rint(drawn.velocity.cpu().numpy() * 127), 1, 127)
     held_velocity = np.where(onset, velocity, previous[..., 2])
     frame = np.zeros_like(previous)
     frame[..., 0] = pressed
     frame[..., 1] = onset
     frame[..., 2] = np.where(pressed, held_velocity, 0)
     return frame
-
-
-def _top_p(probabilities: torch.Tensor, top_p: float) -> torch.Tensor:
-    """Zero the least likely pitches beyond the top-p share of the summed pressed probability."""
-    if top_p >= 1.0:
-        return probabilities
-    ordered, order = probabilities.sort(dim=-1, descending=True)
-    share = ordered.cumsum(-1) / ordered.sum(-1, keepdim=True).clamp_min(1e-12)
-    keep_sorted = (share - ordered / ordered.sum(-1, keepdim=True).clamp_min(1e-12)) < top_p
-    keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
-    return probabilities * keep

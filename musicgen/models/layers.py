@@ -1,4 +1,5 @@
-"""Shared pieces of the note families, composed (never inherited): the backbone and the loss."""
+"""Shared pieces of the note families, composed (never inherited): the backbone and the loss
+(the heads are in mg.models.heads)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mg.models.protocol import NoteBatch, NoteOutput
+from mg.models.heads.distribution import FrameDistribution
+from mg.models.protocol import NoteBatch
 
 BACKBONES = ("lstm", "gru")
 
@@ -43,29 +45,31 @@ def position_one_hot(position: torch.Tensor, gamma: int) -> torch.Tensor:
     return one_hot.unsqueeze(-1).expand(*one_hot.shape, 3)
 
 
-def note_loss(batch: NoteBatch, output: NoteOutput) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Next-frame loss: output[:, t] predicts notes[:, t+1].
+def note_loss(
+    batch: NoteBatch, distribution: FrameDistribution
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Next-frame loss: the distribution at step t scores notes[:, t+1].
 
-    Per frame: Bernoulli NLL of pressed summed over pitches (nats per frame, the quantity of the
-    polyphonic-benchmark tables), Bernoulli NLL of articulated on the pitches that are pressed
-    (articulation given pressed), and the squared velocity error on pressed pitches; each part
-    is averaged over frames. The patent sums its per-step loss over steps; the mean differs
-    from that sum only by a constant factor and keeps the learning rate independent of T.
+    Per frame: −log p(pressed) (nats per frame, the quantity of the polyphonic-benchmark
+    tables: the sum over pitches of each conditional's Bernoulli NLL, exact for every head),
+    the Bernoulli NLL of articulated on the pitches that are pressed (articulation given
+    pressed), and the squared velocity error on pressed pitches; each part is averaged over
+    frames. The patent sums its per-step loss over steps; the mean differs from that sum only
+    by a constant factor and keeps the learning rate independent of T.
     """
     target = batch.notes[:, 1:]
+    output = distribution.time_slice(slice(None, -1)).conditionals(target)
     pressed, articulated, velocity = target[..., 0], target[..., 1], target[..., 2]
     weight = _frame_weight(batch)
     frames = weight.sum().clamp_min(1.0)
     nll_pressed = F.binary_cross_entropy_with_logits(
-        output.pressed_logits[:, :-1], pressed, reduction="none"
+        output.pressed_logits, pressed, reduction="none"
     ).sum(-1)
     nll_articulated = (
-        F.binary_cross_entropy_with_logits(
-            output.articulated_logits[:, :-1], articulated, reduction="none"
-        )
+        F.binary_cross_entropy_with_logits(output.articulated_logits, articulated, reduction="none")
         * pressed
     ).sum(-1)
-    velocity_error = ((output.velocity[:, :-1] - velocity) ** 2 * pressed).sum(-1)
+    velocity_error = ((output.velocity - velocity) ** 2 * pressed).sum(-1)
     parts = {
         "nll_pressed": (nll_pressed * weight).sum() / frames,
         "nll_articulated": (nll_articulated * weight).sum() / frames,

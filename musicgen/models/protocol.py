@@ -3,8 +3,9 @@
 The trainer, the sampler and the evaluator know this protocol, never a model class.
 
 Time convention: the output at step t is the prediction of frame t+1 (teacher forcing). Note
-families return `NoteOutput` logits; `loss(batch, output)` compares output[:, :-1] with
-batch.notes[:, 1:] (masked by `batch.mask`).
+families return a `FrameDistribution` (mg.models.heads: `log_prob`, `conditionals`, `sample`)
+from `forward` and `step`; `loss(batch, output)` scores batch.notes[:, 1:] with the
+distributions of steps :-1 (masked by `batch.mask`). Text families return logits.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ class NoteBatch:
 
 @dataclass
 class NoteOutput:
-    """Predictions of the next frame: logits of pressed and articulated, velocity in 0..1; [B, T, α]."""
+    """Per-pitch conditionals of the next frame [B, T, α]: the logit of pressed_d given the
+    pressed pitches below d (independent heads: given nothing), the articulated logit given
+    the pressed frame, and velocity in 0..1 (see `FrameDistribution.conditionals`)."""
 
     pressed_logits: torch.Tensor
     articulated_logits: torch.Tensor
@@ -62,7 +65,7 @@ class SequenceModel(Protocol):
     config: Any
 
     def forward(self, batch: Any) -> Any:
-        """Whole-sequence pass for training."""
+        """Whole-sequence pass for training (note families: a `FrameDistribution`)."""
 
     def loss(self, batch: Any, output: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Training loss and its named parts (`nll_pressed`, `nll_articulated`, `velocity`, …)."""
@@ -71,4 +74,4 @@ class SequenceModel(Protocol):
         """Recurrent state before the first step."""
 
     def step(self, state: Any, frame: Any) -> tuple[Any, Any]:
-        """One step of generation: (output for this step, next state); O(1) per step."""
+        """One step of generation: (the next frame's distribution, next state); O(1) per step."""

@@ -20,7 +20,8 @@ from torch.utils.data import DataLoader
 
 from mg.data.notes import Dataset, SegmentStream, open_shard, to_batch
 from mg.errors import DatasetError
-from mg.models.protocol import NoteBatch, NoteOutput
+from mg.models.heads import FrameDistribution
+from mg.models.protocol import NoteBatch
 from mg.training.config import TrainConfig, TrainError
 
 Sums = dict[str, tuple[float, float]]  # metric -> (numerator, denominator) for one batch
@@ -90,7 +91,7 @@ def note_frames(batch: NoteBatch) -> int:
     return batch.notes.shape[0] * batch.notes.shape[1]
 
 
-def note_sums(batch: NoteBatch, output: NoteOutput, loss, parts) -> Sums:
+def note_sums(batch: NoteBatch, output: FrameDistribution, loss, parts) -> Sums:
     """valid/nll_frame (nats per frame, pressed), nll_articulation, velocity_mae (MIDI units)."""
     targets = batch.notes[:, 1:]
     weight = (
@@ -100,7 +101,8 @@ def note_sums(batch: NoteBatch, output: NoteOutput, loss, parts) -> Sums:
     )
     frames = float(weight.sum())
     pressed = targets[..., 0] * weight[..., None]
-    error = (output.velocity[:, :-1].float() - targets[..., 2]).abs() * 127.0
+    velocity = output.time_slice(slice(None, -1)).conditionals(targets).velocity
+    error = (velocity.float() - targets[..., 2]).abs() * 127.0
     return {
         "loss": (float(loss) * frames, frames),
         "nll_frame": (float(parts["nll_pressed"]) * frames, frames),

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mg import zoo
-from mg.models.protocol import NoteBatch, NoteOutput, SequenceModel, TextBatch
+from mg.models.protocol import NoteBatch, SequenceModel, TextBatch
 
 CASES = [(f.name, b) for f in zoo.families() for b in f.backbones]
 STEPS = 12
@@ -57,9 +57,17 @@ def changed_after(batch, t: int):
     return NoteBatch(*parts)
 
 
-def tensors(output) -> list[torch.Tensor]:
-    if isinstance(output, NoteOutput):
-        return [output.pressed_logits, output.articulated_logits, output.velocity]
+PROBE = random_batch("three-branch", seed=11).notes  # fixed frames every distribution scores
+
+
+def tensors(output, steps: slice = slice(None)) -> list[torch.Tensor]:
+    """A note family's distribution as its conditionals and log p of the same probe frames
+    (`steps`: which probe frames the output's steps score); a text family's logits as is."""
+    if hasattr(output, "conditionals"):
+        probe = PROBE[:, steps]
+        c = output.conditionals(probe)
+        log_p = output.log_prob(probe)
+        return [c.pressed_logits, c.articulated_logits, c.velocity, log_p]
     return [output]
 
 
@@ -94,7 +102,7 @@ def test_step_by_step_reproduces_forward(name, backbone):
         state, stepped = model.initial_state(2), []
         for t in range(STEPS):
             output, state = model.step(state, frames(batch, t))
-            stepped.append(tensors(output))
+            stepped.append(tensors(output, slice(t, t + 1)))
     for i, expected in enumerate(whole):
         got = torch.cat([outputs[i] for outputs in stepped], dim=1)
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)

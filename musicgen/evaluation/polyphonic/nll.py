@@ -2,7 +2,8 @@
 Bernoulli NLL of "pitch sounds", averaged over every frame of every test piece.
 
 Only the pressed column counts; the articulation and velocity parts of the note loss are left
-out. The first frame of each piece is predicted from the model's initial state (the silent
+out. A model's figure is −log p(frame) of its output distribution (`log_prob`), exact for every
+head (for `independent` it is the sum of the 88 Bernoulli NLLs). The first frame of each piece is predicted from the model's initial state (the silent
 frame that conversion prepends).
 """
 
@@ -60,9 +61,10 @@ def model_nll(
     total = FrameNll(0.0, 0)
     for indices in length_batches([len(p["position"]) for p in pieces], frames_per_batch, None):
         batch = collate([pieces[i] for i in indices])
-        output = model(batch)
-        target = batch.notes[:, 1:, :, 0]
-        total = total + logits_nll(output.pressed_logits[:, :-1], target, batch.mask[:, 1:])
+        distribution = model(batch).time_slice(slice(None, -1))
+        log_p = distribution.log_prob(batch.notes[:, 1:]).double()
+        mask = batch.mask[:, 1:]
+        total = total + FrameNll(float(-(log_p * mask).sum()), int(mask.sum()))
     model.train(was_training)
     return total
 

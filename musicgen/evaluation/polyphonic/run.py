@@ -129,16 +129,14 @@ def set_pressed_prior(model: torch.nn.Module, rolls: list[np.ndarray]) -> bool:
 
     From logit 0 (61 nats per frame) the first updates are huge and, in a deep stack such as
     three-branch's, saturate the merge RNN's gates for good (it stalls at the marginal
-    entropy). Both note families end in a Linear `head` whose first α outputs are the pressed
-    logits; a family without one is left as built (returns False).
+    entropy). The note families end in an output head (mg.models.heads) that offers
+    `set_pressed_prior`; a family without one is left as built (returns False).
     """
     head = getattr(model, "head", None)
-    alpha = rolls[0].shape[1]
-    if not isinstance(head, torch.nn.Linear) or head.bias is None or head.out_features < alpha:
+    if not hasattr(head, "set_pressed_prior"):
         return False
     frequency = np.concatenate(rolls).mean(axis=0).clip(1e-4, 1 - 1e-4)
-    with torch.no_grad():
-        head.bias[:alpha] = torch.from_numpy(np.log(frequency / (1 - frequency))).float()
+    head.set_pressed_prior(torch.from_numpy(np.log(frequency / (1 - frequency))).float())
     return True
 
 

@@ -1,0 +1,117 @@
+"""`nade`: p(frame | h_t) = Π_d p(pressed_d | pressed_<d, h_t), pitches low to high (RNN-NADE).
+
+NADE (Larochelle & Murray 2011) conditioned on the time axis as in RNN-NADE
+(Boulanger-Lewandowski et al. 2012): h_t gives the visible biases b(h_t) [α] and the hidden
+biases c(h_t) [K]; with weights W, V [α, K] shared by every step,
+
+    a_d = c(h_t) + Σ_{e<d} W_e · pressed_e,    logit p(pressed_d | pressed_<d) = b_d + V_d · σ(a_d).
+
+Training computes every a_d at once with a cumulative sum over the pitch axis (no Python loop
+over pitches); sampling walks the pitches one by one. Articulation and velocity of every pitch
+are predicted from h_t and σ(a_α), the NADE state after the whole pressed frame: they are
+conditioned on the frame's pressed pitches.
+
+Sampling controls are exact because they act on each conditional as the walk reaches it:
+temperature divides each conditional logit (a low temperature chooses likelier pitches, it
+does not silence: once the walk has passed the likely pitches, the frame's last choices become
+near-certain); top-p keeps the likelier value of a pitch alone when it holds at least top-p of
+that conditional's mass; a pitch outside `allowed`, or past `max_polyphony` pressed pitches,
+has probability 0 and the walk goes on with the others.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from mg.models.heads.distribution import (
+    Controls,
+    NoteSample,
+    bernoulli_top_p,
+    draw_articulation,
+    pressed_log_prob,
+    uniforms,
+)
+from mg.models.protocol import NoteOutput
+
+
+class NadeHead(nn.Module):
+    """Hidden features [B, T, H] (+ per-pitch biases [B, T, α, 3]) → `NadeFrame`."""
+
+    def __init__(self, hidden: int, alpha: int, units: int) -> None:
+        super().__init__()
+        self.alpha, self.units = alpha, units
+        self.biases = nn.Linear(hidden, alpha + units + 2 * alpha)  # b, c, articulation+velocity
+        self.input_weight = nn.Parameter(torch.randn(alpha, units) * 0.05)  # W
+        self.output_weight = nn.Parameter(torch.randn(alpha, units) * 0.05)  # V
+        self.frame_out = nn.Linear(units, 2 * alpha)  # σ(a_α) → articulation, velocity
+
+    def forward(self, features: torch.Tensor, pitch_bias: torch.Tensor | None = None) -> NadeFrame:
+        visible, hidden, frame = self.biases(features).split(
+            [self.alpha, self.units, 2 * self.alpha], dim=-1
+        )
+        if pitch_bias is not None:
+            visible = visible + pitch_bias[..., 0]
+            frame = frame + torch.cat([pitch_bias[..., 1], pitch_bias[..., 2]], dim=-1)
+        return NadeFrame(self, visible, hidden, frame)
+
+    def set_pressed_prior(self, log_odds: torch.Tensor) -> None:
+        """Start every visible bias at the data's per-pitch log-odds."""
+        with torch.no_grad():
+            self.biases.bias[: self.alpha] = log_odds.to(self.biases.bias)
+
+
+class NadeFrame:
+    """The `FrameDistribution` of a `NadeHead` (see mg.models.heads.distribution)."""
+
+    def __init__(self, head: NadeHead, visible, hidden, frame) -> None:
+        self.head, self.visible, self.hidden, self.frame = head, visible, hidden, frame
+
+    def time_slice(self, steps: slice) -> NadeFrame:
+        return NadeFrame(
+            self.head, self.visible[:, steps], self.hidden[:, steps], self.frame[:, steps]
+        )
+
+    def conditionals(self, frame: torch.Tensor) -> NoteOutput:
+        weight = self.head.input_weight
+        pressed = frame[..., 0].to(weight.dtype)
+        added = pressed.unsqueeze(-1) * weight  # [B, T, α, K]
+        through = added.cumsum(dim=-2)
+        before = self.hidden.unsqueeze(-2) + (through - added)  # a_d: pitches below d only
+        logits = self.visible + (torch.sigmoid(before) * self.head.output_weight).sum(-1)
+        after = torch.sigmoid(self.hidden + through[..., -1, :])
+        return self._articulation(logits, after)
+
+    def log_prob(self, frame: torch.Tensor) -> torch.Tensor:
+        return pressed_log_prob(self.conditionals(frame), frame)
+
+    def _articulation(self, pressed_logits: torch.Tensor, after: torch.Tensor) -> NoteOutput:
+        articulated, velocity = (self.frame + self.head.frame_out(after)).chunk(2, dim=-1)
+        return NoteOutput(pressed_logits, articulated, torch.sigmoid(velocity))
+
+    @torch.no_grad()
+    def sample(self, generator: torch.Generator, controls: Controls) -> NoteSample:
+        head, visible = self.head, self.visible[:, -1]
+        rows, alpha = visible.shape
+        u_pressed, u_articulated = uniforms(generator, rows, alpha, visible.device)
+        allowed = controls.allowed_on(alpha, visible.device).tolist()
+        cap = controls.cap(alpha)
+        state = self.hidden[:, -1].clone()
+        pressed = torch.zeros(rows, alpha, dtype=torch.bool, device=visible.device)
+        count = torch.zeros(rows, dtype=torch.long, device=visible.device)
+        log_q = torch.zeros(rows, dtype=torch.float64, device=visible.device)
+        for d in range(alpha):
+            if not allowed[d]:
+                continue  # probability 0: nothing to draw, the state is unchanged
+            logit = visible[:, d] + torch.sigmoid(state) @ head.output_weight[d]
+            p = bernoulli_top_p(
+                torch.sigmoid(logit.double() / controls.temperature), controls.top_p
+            )
+            p = torch.where(count < cap, p, torch.zeros_like(p))
+            on = u_pressed[:, d] < p
+            log_q += torch.where(on, p, 1 - p).clamp_min(1e-300).log()
+            pressed[:, d], count = on, count + on
+            state = state + on.unsqueeze(-1).to(state.dtype) * head.input_weight[d]
+        last = self._articulation(visible.unsqueeze(1), torch.sigmoid(state).unsqueeze(1))
+        articulated, velocity = draw_articulation(last, pressed, u_articulated, controls)
+        return NoteSample(pressed, articulated, velocity, log_q)
