@@ -57,6 +57,10 @@ def polyphonic(
         ),
     ] = 1,
     dropout: Annotated[float | None, typer.Option(help="Dropout (default: the preset's).")] = None,
+    head: Annotated[
+        str | None,
+        typer.Option(help="Output head of every model: nade or independent (default: nade)."),
+    ] = None,
     epochs: Annotated[int, typer.Option(help="At most this many epochs per model.")] = 200,
     time_budget: Annotated[
         float, typer.Option(help="Training minutes for the whole command, shared by the models.")
@@ -109,7 +113,7 @@ def polyphonic(
 
         name = dataset or (_name_of(data) if data else "jsb")
         path = data or find_dataset(name, [data_dir] if data_dir else default_folders(Path.cwd()))
-        overrides = {"hidden": hidden, "layers": layers or None, "dropout": dropout}
+        overrides = {"hidden": hidden, "layers": layers or None, "dropout": dropout, "head": head}
         specs = model_specs(
             model or DEFAULT_MODELS, backbone or DEFAULT_BACKBONES, preset, overrides
         )

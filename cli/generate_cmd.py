@@ -17,6 +17,28 @@ if TYPE_CHECKING:  # the library (torch, mlflow) loads when the command runs, no
     from mg.generation.generate import GenerateResult
 
 
+def _check_key(value: str | None) -> str | None:
+    from mg.generation.controls import key_pitch_classes
+
+    return _checked(key_pitch_classes, value)
+
+
+def _check_range(value: str | None) -> str | None:
+    from mg.generation.controls import parse_pitch_range
+
+    return _checked(parse_pitch_range, value)
+
+
+def _checked(parse: Callable[[str], object], value: str | None) -> str | None:
+    """A usage error (exit 2) naming the option when `parse` refuses the value."""
+    if value is not None:
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return value
+
+
 def generate(
     model_uri: Annotated[
         str,
@@ -31,12 +53,31 @@ def generate(
     num: Annotated[int, typer.Option(min=1, help="Pieces, generated as one batch.")] = 1,
     seed: Annotated[int, typer.Option(help="Same seed, model and options: same bytes.")] = 0,
     temperature: Annotated[
-        float, typer.Option(min=1e-6, help="Below 1 plays safer, above 1 wilder.")
+        float,
+        typer.Option(
+            min=1e-6,
+            help="Below 1 chooses likelier pitches, above 1 wilder ones (never fewer notes: see "
+            "README, sampling controls).",
+        ),
     ] = 1.0,
     top_p: Annotated[
         float,
         typer.Option(min=1e-6, max=1.0, help="Sample only from the most likely share of the mass."),
     ] = 1.0,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            callback=_check_key,
+            help="Only the pitches of this scale sound: TONIC[:MODE], e.g. D:minor, G, F#:dorian.",
+        ),
+    ] = None,
+    pitch_range: Annotated[
+        str | None,
+        typer.Option(callback=_check_range, help="Only MIDI pitches LOW..HIGH sound, e.g. 55:84."),
+    ] = None,
+    max_polyphony: Annotated[
+        int | None, typer.Option(min=1, help="At most this many pitches sound at once.")
+    ] = None,
     primer: Annotated[
         Path | None,
         typer.Option(help="Start from this MIDI/ABC file (its first tune, on the model's grid)."),
@@ -65,7 +106,9 @@ def generate(
     from mg.generation.generate import generate as generate_music
     from mg.generation.sampling import SamplingOptions
 
-    sampling = SamplingOptions(steps, num, seed, temperature, top_p)
+    sampling = SamplingOptions(
+        steps, num, seed, temperature, top_p, key, pitch_range, max_polyphony
+    )
     options = GenerateOptions(sampling, primer, keep_primer, out, png, wav, tracking_uri)
     quiet_mlflow()
     with one_line_errors(), _progress_bar() as progress:

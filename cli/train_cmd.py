@@ -26,6 +26,14 @@ def train(
     backbone: Annotated[
         str | None, typer.Option("--backbone", help="Recurrent cell: lstm or gru (the preset's).")
     ] = None,
+    head: Annotated[
+        str | None,
+        typer.Option(
+            "--head",
+            help="Output distribution of note families: nade (pitches of a frame depend on each "
+            "other) or independent (88 Bernoullis). (default: nade)",
+        ),
+    ] = None,
     preset: Annotated[
         str | None, typer.Option("--preset", help="Size preset: tiny or base. (default: base)")
     ] = None,
@@ -91,7 +99,7 @@ def train(
         data=data,
         family=model,
         preset=preset,
-        model_overrides={"backbone": backbone, "hidden": hidden},
+        model_overrides={"backbone": backbone, "hidden": hidden, "head": head},
         train_overrides={
             "epochs": epochs,
             "max_steps": max_steps,

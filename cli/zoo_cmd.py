@@ -27,6 +27,18 @@ def zoo() -> None:
     )
     for family in families:
         typer.echo(f"  {family.name}: {family.summary}")
+    typer.echo("\noutput heads of the note families (--head; parameters above: the default)")
+    for name, summary in _heads():
+        typer.echo(f"  {name}: {summary}")
+
+
+def _heads() -> list[tuple[str, str]]:
+    from mg.models.heads import DEFAULT_HEAD, HEADS
+
+    return [
+        (name + (" (default)" if name == DEFAULT_HEAD else ""), HEADS[name].summary)
+        for name in HEADS
+    ]
 
 
 def _table(sizes: list[registry.PresetSize], families: list[registry.Family]) -> str:

@@ -19,23 +19,24 @@ def test_tiny_benchmark_on_a_jsb_subset_writes_a_finite_row_and_tracks_the_run(t
     report = tmp_path / "RESULTS-polyphonic.md"
     args = ["benchmark", "polyphonic", "--dataset", "jsb", "--data-dir", str(POLYPHONIC)]
     args += ["--model", "three-branch", "--backbone", "lstm", "--preset", "tiny", "--pieces", "4"]
+    args += ["--head", "nade"]
     args += ["--epochs", "1", "--threads", "1", "--report", str(report), "--tracking-uri", uri]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
 
     rows = json.loads(report.with_suffix(".json").read_text())["jsb"]["models"]
-    ours = rows["three-branch (LSTM 1×32)"]
+    ours = rows["three-branch (LSTM 1×32, nade)"]
     assert math.isfinite(ours["test_nll"]) and 0 < ours["test_nll"] < 88 * math.log(2)
     assert ours["parameters"] > 0 and len(ours["curve"]) == 1
-    assert "| ours: three-branch (LSTM 1×32) |" in report.read_text()
+    assert "| ours: three-branch (LSTM 1×32, nade) |" in report.read_text()
     assert "| LSTM — Bai et al. 2018 | | 8.45 |" in report.read_text()
     assert report.with_name("RESULTS-polyphonic-jsb.png").stat().st_size > 0
 
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name("benchmark-jsb")
     runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
-    assert {"three-branch (LSTM 1×32)", "per-pitch Markov", "report"} <= set(runs)
-    tracked = runs["three-branch (LSTM 1×32)"]
+    assert {"three-branch (LSTM 1×32, nade)", "per-pitch Markov", "report"} <= set(runs)
+    tracked = runs["three-branch (LSTM 1×32, nade)"]
     assert tracked.info.status == "FINISHED"
     assert math.isclose(tracked.data.metrics["test/nll_frame"], ours["test_nll"], rel_tol=1e-9)
     history = client.get_metric_history(tracked.info.run_id, "valid/nll_frame")

@@ -23,3 +23,12 @@ def test_zoo_lists_every_family_preset_and_backbone_with_parameter_counts():
             for backbone, shown in zip(family.backbones, row[3:], strict=True):
                 model = family.build(family.make_config(preset, backbone=backbone))
                 assert shown == f"{count_parameters(model):,}"
+
+
+def test_zoo_lists_the_output_heads_and_marks_the_default():
+    from mg.models.heads import DEFAULT_HEAD, HEADS
+
+    output = CliRunner().invoke(app, ["zoo"]).output
+    for name, head in HEADS.items():
+        shown = f"  {name} (default): " if name == DEFAULT_HEAD else f"  {name}: "
+        assert shown + head.summary in output

@@ -85,9 +85,11 @@ class Result:
 
 
 def model_label(family: str, config: dict) -> str:
-    """'three-branch (LSTM 1×256)': family, backbone and size, so sizes never share a row."""
+    """'three-branch (LSTM 1×256, nade)': family, backbone, size and output head, so sizes and
+    heads never share a row."""
     size = f" {config['layers']}×{config['hidden']}" if {"layers", "hidden"} <= set(config) else ""
-    return f"{family} ({str(config.get('backbone', '')).upper()}{size})"
+    head = f", {config['head']}" if "head" in config else ""
+    return f"{family} ({str(config.get('backbone', '')).upper()}{size}{head})"
 
 
 def model_specs(

@@ -21,6 +21,7 @@ At T = 1 the two stages multiply back to the model's p(frame) (capped at N).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -36,6 +37,8 @@ from mg.models.protocol import NoteOutput
 
 class IndependentHead(nn.Module):
     """Hidden features [B, T, H] (+ per-pitch biases [B, T, α, 3]) → `IndependentFrame`."""
+
+    summary = "88 independent Bernoullis given the past (the original model)"
 
     def __init__(self, hidden: int, alpha: int, units: int = 0) -> None:
         super().__init__()
@@ -106,43 +109,63 @@ def _nucleus(logits: torch.Tensor, top_p: float) -> torch.Tensor:
 
 
 def _count_then_pitches(p, tempered, cap: int, u_count, u_pressed):
-    """Stage 1 and 2 of the module docstring; returns pressed [B, α] and log q [B]."""
+    """Stage 1 and 2 of the module docstring; returns pressed [B, α] and log q [B].
+
+    Stage 2 walks the pitches by events: with `need` pitches still to press, pitch d is pressed
+    with probability q_d · tails[d+1][need-1] / tails[d][need]; that only changes when a pitch
+    is pressed, so each loop finds the next pressed pitch of every row at once."""
     counts = _count_distribution(p)[:, : cap + 1]
     counts = counts / counts.sum(-1, keepdim=True).clamp_min(1e-300)
     k = (counts.cumsum(-1) <= u_count.unsqueeze(-1)).sum(-1).clamp_max(cap)
-    while (counts.gather(1, k.unsqueeze(-1)).squeeze(-1) == 0).any():  # rounding at the top
+    while (counts.gather(1, k.unsqueeze(-1)) == 0).any():  # u past the rounded total
         k = torch.where(counts.gather(1, k.unsqueeze(-1)).squeeze(-1) == 0, k - 1, k)
     log_q = counts.gather(1, k.unsqueeze(-1)).squeeze(-1).log()
-    tails = _tail_table(tempered, int(k.max()))  # [α + 1, B, kmax + 1]
-    need, pressed = k.clone(), torch.zeros_like(p, dtype=torch.bool)
-    for d in range(p.shape[1]):
-        take = tempered[:, d] * tails[d + 1].gather(1, (need - 1).clamp_min(0)[:, None]).squeeze(1)
-        whole = tails[d].gather(1, need[:, None]).squeeze(1)
-        prob = torch.where(need > 0, take / whole.clamp_min(1e-300), torch.zeros_like(take))
-        prob = prob.clamp(0.0, 1.0)
-        on = u_pressed[:, d] < prob
-        log_q += torch.where(on, prob, 1 - prob).clamp_min(1e-300).log()
-        pressed[:, d], need = on, need - on.long()
+    tails = _tail_table(tempered, int(k.max())).permute(1, 0, 2)  # [B, α + 1, kmax + 1]
+    rows, alpha = p.shape
+    pitch = torch.arange(alpha, device=p.device)
+    need, start = k.clone(), torch.zeros_like(k)
+    pressed = torch.zeros_like(p, dtype=torch.bool)
+    while (need > 0).any():
+        at = lambda n: tails.gather(2, n.clamp_min(0)[:, None, None].expand(rows, alpha + 1, 1))  # noqa: E731
+        whole, rest = at(need).squeeze(-1), at(need - 1).squeeze(-1)
+        prob = tempered * rest[:, 1:] / whole[:, :-1].clamp_min(1e-300)
+        prob = torch.where((need > 0).unsqueeze(-1), prob.clamp(0.0, 1.0), torch.zeros_like(prob))
+        ahead = (pitch >= start.unsqueeze(-1)) & (need > 0).unsqueeze(-1)
+        on = (u_pressed < prob) & ahead
+        found = on.any(-1)
+        first = torch.where(found, on.to(torch.uint8).argmax(-1), alpha)
+        off = ahead & (pitch < first.unsqueeze(-1))
+        log_q += torch.where(off, (1 - prob).clamp_min(1e-300).log(), 0.0).sum(-1)
+        rows_on = found.nonzero().squeeze(-1)
+        pressed[rows_on, first[rows_on]] = True
+        log_q[rows_on] += prob[rows_on, first[rows_on]].clamp_min(1e-300).log()
+        need = torch.where(found, need - 1, torch.zeros_like(need))  # no pitch left: stop
+        start = first + 1
     return pressed, log_q
 
 
 def _count_distribution(p: torch.Tensor) -> torch.Tensor:
-    """[B, α + 1]: P(exactly k pitches pressed) for independent pitch probabilities p [B, α]."""
-    rows, alpha = p.shape
-    counts = torch.zeros(rows, alpha + 1, dtype=p.dtype, device=p.device)
+    """[B, α + 1]: P(exactly k pitches pressed) for independent pitch probabilities p [B, α].
+    (The two tables loop over pitches on NumPy float64 arrays: a tenth of torch's per-op cost.)"""
+    probs = p.double().cpu().numpy()
+    rows, alpha = probs.shape
+    counts = np.zeros((rows, alpha + 1))
     counts[:, 0] = 1.0
     for d in range(alpha):
-        shifted = torch.nn.functional.pad(counts[:, :-1], (1, 0))
-        counts = counts * (1 - p[:, d : d + 1]) + shifted * p[:, d : d + 1]
-    return counts
+        on = probs[:, d : d + 1]
+        counts[:, 1:] = counts[:, 1:] * (1 - on) + counts[:, :-1] * on
+        counts[:, 0] *= 1 - probs[:, d]
+    return torch.from_numpy(counts).to(p.device)
 
 
 def _tail_table(q: torch.Tensor, top: int) -> torch.Tensor:
     """tails[d][:, j] = P(exactly j of the pitches d..α-1 pressed) under q, for j ≤ top."""
-    rows, alpha = q.shape
-    tails = torch.zeros(alpha + 1, rows, top + 1, dtype=q.dtype, device=q.device)
+    probs = q.double().cpu().numpy()
+    rows, alpha = probs.shape
+    tails = np.zeros((alpha + 1, rows, top + 1))
     tails[alpha][:, 0] = 1.0
     for d in range(alpha - 1, -1, -1):
-        shifted = torch.nn.functional.pad(tails[d + 1][:, :-1], (1, 0))
-        tails[d] = tails[d + 1] * (1 - q[:, d : d + 1]) + shifted * q[:, d : d + 1]
-    return tails
+        on, after = probs[:, d : d + 1], tails[d + 1]
+        tails[d][:, 1:] = after[:, 1:] * (1 - on) + after[:, :-1] * on
+        tails[d][:, 0] = after[:, 0] * (1 - probs[:, d])
+    return torch.from_numpy(tails).to(q.device)

@@ -38,6 +38,10 @@ from mg.models.protocol import NoteOutput
 class NadeHead(nn.Module):
     """Hidden features [B, T, H] (+ per-pitch biases [B, T, α, 3]) → `NadeFrame`."""
 
+    summary = (
+        "pitch by pitch, p(pitch d | lower pitches, past): a frame's notes depend on each other"
+    )
+
     def __init__(self, hidden: int, alpha: int, units: int) -> None:
         super().__init__()
         self.alpha, self.units = alpha, units
@@ -91,27 +95,39 @@ class NadeFrame:
 
     @torch.no_grad()
     def sample(self, generator: torch.Generator, controls: Controls) -> NoteSample:
+        """The pitch-by-pitch walk, done by events: between two pressed pitches the NADE state
+        does not change, so one matrix product gives every remaining conditional at once and
+        the next pressed pitch of each row is the first whose draw falls under its
+        probability; the loop runs once per pressed pitch, not once per pitch."""
         head, visible = self.head, self.visible[:, -1]
         rows, alpha = visible.shape
-        u_pressed, u_articulated = uniforms(generator, rows, alpha, visible.device)
-        allowed = controls.allowed_on(alpha, visible.device).tolist()
-        cap = controls.cap(alpha)
+        device = visible.device
+        u_pressed, u_articulated = uniforms(generator, rows, alpha, device)
+        allowed = controls.allowed_on(alpha, device)
+        cap, pitch = controls.cap(alpha), torch.arange(alpha, device=device)
         state = self.hidden[:, -1].clone()
-        pressed = torch.zeros(rows, alpha, dtype=torch.bool, device=visible.device)
-        count = torch.zeros(rows, dtype=torch.long, device=visible.device)
-        log_q = torch.zeros(rows, dtype=torch.float64, device=visible.device)
-        for d in range(alpha):
-            if not allowed[d]:
-                continue  # probability 0: nothing to draw, the state is unchanged
-            logit = visible[:, d] + torch.sigmoid(state) @ head.output_weight[d]
-            p = bernoulli_top_p(
-                torch.sigmoid(logit.double() / controls.temperature), controls.top_p
-            )
-            p = torch.where(count < cap, p, torch.zeros_like(p))
-            on = u_pressed[:, d] < p
-            log_q += torch.where(on, p, 1 - p).clamp_min(1e-300).log()
-            pressed[:, d], count = on, count + on
-            state = state + on.unsqueeze(-1).to(state.dtype) * head.input_weight[d]
+        pressed = torch.zeros(rows, alpha, dtype=torch.bool, device=device)
+        count = torch.zeros(rows, dtype=torch.long, device=device)
+        start = torch.zeros(rows, dtype=torch.long, device=device)  # next pitch to decide
+        log_q = torch.zeros(rows, dtype=torch.float64, device=device)
+        live = torch.ones(rows, dtype=torch.bool, device=device)
+        while live.any():
+            logits = visible + torch.sigmoid(state) @ head.output_weight.T
+            p = torch.sigmoid(logits.double() / controls.temperature)
+            open_ = allowed & (count < cap).unsqueeze(-1)
+            p = torch.where(open_, bernoulli_top_p(p, controls.top_p), torch.zeros_like(p))
+            ahead = (pitch >= start.unsqueeze(-1)) & live.unsqueeze(-1)
+            on = (u_pressed < p) & ahead
+            found = on.any(-1)
+            first = torch.where(found, on.to(torch.uint8).argmax(-1), alpha)
+            off = ahead & (pitch < first.unsqueeze(-1))
+            log_q += torch.where(off, (1 - p).clamp_min(1e-300).log(), 0.0).sum(-1)
+            rows_on = found.nonzero().squeeze(-1)
+            chosen = first[rows_on]
+            pressed[rows_on, chosen] = True
+            log_q[rows_on] += p[rows_on, chosen].clamp_min(1e-300).log()
+            state[rows_on] += head.input_weight[chosen]
+            count, start, live = count + found, first + 1, found
         last = self._articulation(visible.unsqueeze(1), torch.sigmoid(state).unsqueeze(1))
         articulated, velocity = draw_articulation(last, pressed, u_articulated, controls)
         return NoteSample(pressed, articulated, velocity, log_q)
