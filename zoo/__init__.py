@@ -5,7 +5,7 @@ Importing this package registers them with `mg.models.registry`; look them up wi
 """
 
 from mg.models.registry import Family, families, get, preset_sizes, register
-from mg.zoo import char_rnn, pianoroll_rnn, three_branch
+from mg.zoo import char_rnn, pianoroll_rnn, three_branch, transformer
 
 register(
     Family(
@@ -25,6 +25,17 @@ register(
         presets=pianoroll_rnn.PRESETS,
         inputs="notes",
         summary="one recurrent stream over the 88-pitch pressed roll (the polyphonic-benchmark baseline)",
+    )
+)
+register(
+    Family(
+        name="transformer",
+        config_cls=transformer.TransformerConfig,
+        build=transformer.build,
+        presets=transformer.PRESETS,
+        inputs="notes",
+        summary="causal self-attention over frames (rotary positions, KV cache for generation)",
+        backbones=("attention",),
     )
 )
 register(
