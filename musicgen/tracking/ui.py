@@ -1,34 +1,33 @@
 """`mg ui`: the MLflow UI (`mlflow server`) as a child process on the store `mg train` used.
 
-The server runs in its own process group, so a Ctrl-C reaches it only through us: we forward
-SIGINT/SIGTERM to MLflow's CLI (which passes it on to uvicorn), wait for it to exit, and kill
-what is left of the group (uvicorn and its workers) after a grace period, so the port is
-always freed.
+The server runs in its own process group (mg.tracking.child_server), so a Ctrl-C reaches it
+only through us: we forward SIGINT/SIGTERM to MLflow's CLI (which passes it on to uvicorn; a
+closed terminal's SIGHUP becomes a SIGTERM), wait for the group to exit, and kill what is left
+of it (uvicorn and its workers) after a grace period, so the port is always freed.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from mg.errors import MgError
+from mg.tracking import child_server
+from mg.tracking.child_server import (  # noqa: F401  (the UI's callers import them from here)
+    STOP_GRACE_S,
+    ServerError,
+    free_port,
+    port_in_use,
+    server_answers,
+)
 
-STOP_GRACE_S = 15.0
-
-
-class UiError(MgError):
-    """The UI server could not start, or stopped on its own."""
+UiError = ServerError  # the UI server could not start, or stopped on its own
 
 
 @dataclass(frozen=True)
@@ -44,8 +43,7 @@ class ServerSpec:
 
     @property
     def address(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return child_server.http_address(self.host, self.port)
 
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", self.backend_uri]
@@ -83,84 +81,22 @@ def absolute_store_uri(uri: str) -> str:
     return uri
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on right now (the OS picks it)."""
-    with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
-
-
-def _family(host: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
-
-
 def start_server(spec: ServerSpec, log: IO[bytes] | int | None = None) -> subprocess.Popen:
     """Start `mlflow server` in a new session (its own process group); not yet ready."""
-    if port_in_use(spec.host, spec.port):
-        raise UiError(f"port {spec.port} on {spec.host} is in use: choose another with --port")
     env = dict(os.environ)
     # The GenAI job runner (huey consumers) is not needed to browse training runs.
     env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
-    return subprocess.Popen(
-        spec.command(),
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT if log is not None else None,
-        start_new_session=True,
-    )
+    return child_server.start(spec, log, env)
 
 
 def wait_ready(proc: subprocess.Popen, spec: ServerSpec, timeout_s: float = 90.0) -> None:
     """Poll `/health` until the server answers; a server that exits first is an error."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise UiError(f"mlflow server on {spec.address} exited with code {proc.returncode}")
-        if server_answers(spec.address):
-            return
-        time.sleep(0.2)
-    raise UiError(f"mlflow server on {spec.address} did not answer within {timeout_s:.0f} s")
-
-
-def server_answers(address: str, timeout_s: float = 2.0) -> bool:
-    """Whether an HTTP server answers `GET /health` at `address` (any status: a proxy asking
-    for credentials still answers)."""
-    try:
-        with urllib.request.urlopen(address.rstrip("/") + "/health", timeout=timeout_s):
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except (urllib.error.URLError, OSError):
-        return False
+    child_server.wait_ready(proc, spec, "/health", timeout_s)
 
 
 def stop_server(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> int:
-    """Signal the server, wait, and kill what is left of its process group after the grace period.
-
-    Only the `mlflow` process gets the signal: it forwards it to uvicorn, which would take a
-    second one as "force quit" and print a traceback.
-    """
-    with suppress(ProcessLookupError):
-        proc.send_signal(sig)
-    try:
-        proc.wait(timeout=STOP_GRACE_S)
-    except subprocess.TimeoutExpired:
-        _signal_group(proc, signal.SIGKILL)
-        proc.wait()
-    _signal_group(proc, signal.SIGKILL)  # stray workers whose parent already exited
-    return proc.returncode
-
-
-def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-    with suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, sig)
+    """Signal the server, wait for its group, kill what is left after the grace period."""
+    return child_server.stop(proc, sig)
 
 
 @contextmanager
@@ -174,56 +110,22 @@ def running_server(spec: ServerSpec, log: IO[bytes] | int | None = None) -> Iter
         stop_server(proc)
 
 
-def serve_until_interrupted(spec: ServerSpec, echo: Callable[[str], None]) -> int:
-    """`mg ui`: run the server until SIGINT/SIGTERM, forward the signal, wait; 0 on a clean stop."""
-    proc = start_server(spec)
-    stopping: list[int] = []
+def serve_until_interrupted(
+    spec: ServerSpec, echo: Callable[[str], None], log: IO[bytes] | int | None = None
+) -> int:
+    """`mg ui`: run the server until SIGINT/SIGTERM/SIGHUP, forward it, wait; 0 on a clean stop.
+    MLflow's own output goes to `log` (None: this terminal)."""
+    proc = start_server(spec, log)
 
-    def forward(signum: int, _frame: object) -> None:
-        stopping.append(signum)
-        if len(stopping) > 1:
-            _signal_group(proc, signal.SIGKILL)  # a second Ctrl-C: no more waiting
-        else:
-            with suppress(ProcessLookupError):
-                proc.send_signal(signum)
-
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        _announce(proc, spec, echo, stopping)
-        return _wait_for_exit(proc, spec, stopping)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if proc.poll() is None:
-            stop_server(proc)
-        _signal_group(proc, signal.SIGKILL)
-
-
-def _announce(
-    proc: subprocess.Popen, spec: ServerSpec, echo: Callable[[str], None], stopping: list[int]
-) -> None:
-    echo(f"MLflow UI for {spec.backend_uri}")
-    echo(f"starting on {spec.address} (Ctrl-C to stop) ...")
-    try:
+    def announce() -> None:
+        echo(f"MLflow UI for {spec.backend_uri}")
+        echo(f"starting on {spec.address} (Ctrl-C to stop) ...")
         wait_ready(proc, spec)
-    except UiError:
-        if stopping:
-            return  # interrupted while starting: not an error
-        raise
-    echo(f"ready: {spec.address}")
+        echo(f"ready: {spec.address}")
+
+    return child_server.serve_until_signalled(proc, spec, announce, _stop_signal)
 
 
-def _wait_for_exit(proc: subprocess.Popen, spec: ServerSpec, stopping: list[int]) -> int:
-    deadline: float | None = None
-    while proc.poll() is None:
-        if stopping and deadline is None:
-            deadline = time.monotonic() + STOP_GRACE_S
-        if deadline is not None and time.monotonic() > deadline:
-            _signal_group(proc, signal.SIGKILL)
-        try:
-            proc.wait(timeout=0.5)
-        except subprocess.TimeoutExpired:
-            continue
-    if not stopping:
-        raise UiError(f"mlflow server on {spec.address} exited with code {proc.returncode}")
-    return 0
+def _stop_signal(received: int) -> int:
+    """MLflow's CLI passes SIGINT and SIGTERM on to uvicorn; a hang-up stops it as SIGTERM."""
+    return signal.SIGTERM if received == signal.SIGHUP else received
