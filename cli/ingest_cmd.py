@@ -49,6 +49,13 @@ def ingest(
         bool,
         typer.Option("--transpose-all", help="Augment every split, not only train."),
     ] = False,
+    max_file_size: Annotated[
+        int,
+        typer.Option(
+            "--max-file-size",
+            help="Largest file read, in MB; larger files (and FIFOs, devices) are rejected unread.",
+        ),
+    ] = 64,
 ) -> None:
     """Turn a corpus of MIDI, ABC and MusicXML files into a sharded Parquet training set."""
     with one_line_errors():
@@ -71,6 +78,7 @@ def ingest(
             runner=runner,
             beam_args=tuple(beam_args),
             progress=show_progress(),
+            max_file_bytes=max_file_size << 20,
             **({"workers": workers} if workers is not None else {}),
         )
         report = run_ingest(config)

@@ -23,6 +23,8 @@ class Reason(StrEnum):
     ABC_TUNE = "abc_tune"
     TOO_LONG = "too_long"
     UNREADABLE = "unreadable"
+    NOT_A_FILE = "not_a_file"  # a FIFO, a device, a socket, a folder
+    TOO_LARGE = "too_large"  # over the file-size cap (--max-file-size)
     PARSER_CRASH = "parser_crash"
     DUPLICATE = "duplicate"
 

@@ -24,22 +24,25 @@ from apache_beam.runners.runner import PipelineState
 
 from mg.data.schema import MANIFEST
 from mg.pipelines.counters import read_counters
+from mg.pipelines.failures import failure_line
 from mg.pipelines.listing import Listing, list_inputs
 from mg.pipelines.manifest import build_manifest, summary_line
 from mg.pipelines.options import IngestConfig, IngestError, local_runner, pipeline_options
 from mg.pipelines.output import (
     STAGING_PREFIX,
+    check_out,
     check_same_corpus,
     delete_if_exists,
     delete_tree,
     fill_empty_shards,
     join,
     mkdirs,
+    out_lock,
     prepare_out,
     publish,
     read_json,
+    remove_claim,
     shard_rows,
-    top_entries,
     write_json,
 )
 from mg.pipelines.progress import ProgressLine
@@ -74,7 +77,11 @@ def build_pipeline(
     """Wire the ingest transforms into `p`; reads `staging`/listing.jsonl, writes under it."""
     grid = config.grid
     listing = join(staging, LISTING_FILE)
-    read = p | "ListFiles" >> ListFiles(listing) | "ReadFiles" >> ReadFiles(progress)
+    read = (
+        p
+        | "ListFiles" >> ListFiles(listing)
+        | "ReadFiles" >> ReadFiles(progress, config.max_file_bytes)
+    )
     parsed = read.files | "ParseFiles" >> ParseFiles(
         grid, config.parser, config.parse_timeout_s, progress
     )
@@ -105,17 +112,19 @@ def ingest(config: IngestConfig) -> IngestReport:
     listing = list_inputs(config.inputs)
     options = pipeline_options(config)  # bad Beam options fail before anything is written
     created_out = "://" not in config.out and not os.path.exists(config.out)
-    prepare_out(config.out, listing.listing_hash(), config.overwrite)
-    staging = join(config.out, f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}")
-    mkdirs(staging)
-    try:
-        counters = _run(config, options, listing, staging)
-        manifest = _finish(config, listing, staging, counters)
-    except BaseException:
-        delete_tree(staging)  # a failed run cleans up; a killed one is cleared by the next
-        if created_out and not top_entries(config.out):
-            os.rmdir(config.out)
-        raise
+    check_out(config.out)  # before the lock file: a user's folder is refused untouched
+    with out_lock(config.out):
+        prepare_out(config.out, listing.listing_hash(), config.overwrite)
+        staging = join(config.out, f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}")
+        mkdirs(staging)
+        try:
+            counters = _run(config, options, listing, staging)
+            manifest = _finish(config, listing, staging, counters)
+        except BaseException:
+            delete_tree(staging)  # a failed run cleans up; a killed one is cleared by the next
+            if created_out:
+                remove_claim(config.out)
+            raise
     return IngestReport(manifest, summary_line(manifest, config.out, time.monotonic() - started))
 
 
@@ -131,6 +140,10 @@ def _run(config: IngestConfig, options, listing: Listing, staging: str) -> dict[
         with shown, _beam_warnings_muted():
             result = pipeline.run()
             state = result.wait_until_finish()
+    except IngestError:
+        raise
+    except Exception as exc:  # Beam wraps a worker's error, traceback and all, in RuntimeError
+        raise IngestError(f"{config.out}: the ingest pipeline failed: {failure_line(exc)}") from exc
     finally:
         if progress:
             delete_tree(progress)

@@ -3,8 +3,10 @@
 Every file gets a `source`: its path relative to the input root (the common folder of all the
 inputs), which is what the dataset records. Folders are walked recursively for the suffixes
 `mg.representation` reads; a file named explicitly is read whatever its suffix (the
-reader sniffs the content). Dangling symlinks and unreadable files are listed, so that reading
-rejects them with a reason instead of their vanishing silently.
+reader sniffs the content). Dangling symlinks, unreadable and special files (FIFOs, devices)
+are listed, so that reading rejects them with a reason instead of their vanishing silently.
+A name whose bytes are not UTF-8 keeps them in `path` (os.fsdecode's surrogates, escaped in
+the listing file) and shows them as \\xNN in `source`, which the dataset records as text.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from mg.pipelines.options import IngestError
 from mg.representation import SUFFIXES
+from mg.representation.files import printable
 
 _GLOB_CHARS = set("*?[")
 
@@ -32,7 +35,8 @@ class FileRef:
     path: str
 
     def to_json(self) -> str:
-        return json.dumps([self.source, self.path], ensure_ascii=False)
+        # ASCII escapes carry a name's undecodable bytes (surrogates) through the listing file
+        return json.dumps([self.source, self.path], ensure_ascii=True)
 
     @classmethod
     def from_json(cls, line: str) -> FileRef:
@@ -67,7 +71,7 @@ def list_inputs(inputs: tuple[str, ...] | list[str]) -> Listing:
         roots.append(root)
         found.update(dict.fromkeys(paths))
     root = _common_root(roots)
-    files = sorted(FileRef(_relative(path, root), path) for path in found)
+    files = sorted(FileRef(printable(_relative(path, root)), path) for path in found)
     return Listing(files, ignored, roots)
 
 

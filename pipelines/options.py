@@ -15,9 +15,17 @@ from dataclasses import asdict, dataclass, field
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from mg.errors import MgError
+from mg.representation.files import MAX_FILE_BYTES
 from mg.representation.grid import Grid
 
 LOCAL_RUNNERS = ("DirectRunner", "FnApiRunner")
+# bounds on what an option may ask for, checked before anything of that size exists
+MAX_WORKERS = 256
+MAX_SHARDS = 10_000
+MAX_TRANSPOSE = 12  # semitones: an octave either way already covers every key twice
+MAX_FILE_MB = 1024
+MAX_STEPS_PER_BEAT = 48
+MAX_BEATS_PER_BAR = 32
 DEFAULT_PARSER = "mg.representation:read_bytes"
 
 
@@ -44,17 +52,21 @@ class IngestConfig:
     # the parse that runs in the crash guard, as "module:function" (data, source, grid) -> FileResult
     parser: str = DEFAULT_PARSER
     parse_timeout_s: float = 300.0
+    max_file_bytes: int = MAX_FILE_BYTES  # larger files are rejected before they are read
 
     def __post_init__(self) -> None:
         if not self.inputs:
             raise ValueError("no INPUT given: name files, folders or globs to ingest")
-        if self.workers < 1:
-            raise ValueError(f"--workers must be at least 1, got {self.workers}")
-        if self.shards is not None and self.shards < 1:
-            raise ValueError(f"--shards must be at least 1, got {self.shards}")
+        _check_range("--workers", self.workers, 1, MAX_WORKERS)
+        if self.shards is not None:
+            _check_range("--shards", self.shards, 1, MAX_SHARDS)
         low, high = self.transpose
         if low > high:
             raise ValueError(f"--transpose needs LOW <= HIGH, got {low}:{high}")
+        for shift in (low, high):
+            _check_range("--transpose", shift, -MAX_TRANSPOSE, MAX_TRANSPOSE)
+        _check_range("--max-file-size", self.max_file_bytes >> 20, 1, MAX_FILE_MB)
+        check_grid_size(self.grid)
         if any(r < 0 for r in self.split) or abs(sum(self.split) - 1.0) > 1e-6:
             raise ValueError(f"--split ratios must be >= 0 and sum to 1, got {self.split}")
 
@@ -72,6 +84,27 @@ class IngestConfig:
         for key in ("grid", "progress", "parser", "parse_timeout_s", "out", "overwrite"):
             record.pop(key)
         return record
+
+
+def _check_range(option: str, value: int, low: int, high: int) -> None:
+    if value < low:
+        raise ValueError(f"{option} must be at least {low}, got {value}")
+    if value > high:
+        raise ValueError(f"{option} must be at most {high}, got {value}")
+
+
+def check_grid_size(grid: Grid) -> None:
+    """Bounds on the grid options: a segment is allocated whole for every piece, however short
+    (`--bars 100000` on a 1.5 KB MIDI file asked for gigabytes), and the MIDI resolution is
+    120·ε ticks per beat, which MIDI stores in 15 bits."""
+    _check_range("--steps-per-beat", grid.steps_per_beat, 1, MAX_STEPS_PER_BEAT)
+    _check_range("--beats-per-bar", grid.beats_per_bar, 1, MAX_BEATS_PER_BAR)
+    if grid.segment_steps > grid.max_steps:
+        raise ValueError(
+            f"a segment of --bars {grid.bars} × --beats-per-bar {grid.beats_per_bar} × "
+            f"--steps-per-beat {grid.steps_per_beat} = {grid.segment_steps:,} steps is longer "
+            f"than the longest piece kept ({grid.max_steps:,} steps)"
+        )
 
 
 def parse_transpose(text: str) -> tuple[int, int]:
@@ -122,7 +155,8 @@ def local_runner(config: IngestConfig):
 
     if config.workers == 1:
         return FnApiRunner()
-    command = f"{sys.executable} -m mg.pipelines.beam_worker"
+    # Beam runs the command through a shell: the variable tells the worker whom to outlive not
+    command = f"MG_INGEST_DRIVER_PID={os.getpid()} {sys.executable} -m mg.pipelines.beam_worker"
     return FnApiRunner(default_environment=SubprocessSDKEnvironment.from_command_string(command))
 
 

@@ -9,8 +9,11 @@ looks complete), and the next run clears the leftovers. Works through Beam's Fil
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
@@ -21,21 +24,60 @@ from mg.representation.grid import Grid
 
 DATASET_NAMES = (*SPLITS, "rejected", MANIFEST)
 STAGING_PREFIX = ".staging-"
+MARKER = ".mg-dataset"  # written when a run claims the folder, before anything else
+LOCK = ".mg-lock"  # flock-ed by the run writing the folder; holds its pid
 
 
 def join(*parts: str) -> str:
     return FileSystems.join(*parts)
 
 
-def prepare_out(out: str, listing_hash: str, overwrite: bool) -> None:
-    """Refuse a folder that is not an mg dataset, or one of another corpus (unless overwrite)."""
+def check_out(out: str) -> set[str]:
+    """Refuse a folder that holds anything and is not an mg dataset: one whose manifest (or
+    the marker a run leaves until its manifest is in) says mg wrote it. Names alone prove
+    nothing: a `test/` folder beside `.git/` is a user's, not a split. Returns its entries."""
     entries = top_entries(out)
-    foreign = sorted(e for e in entries if e not in DATASET_NAMES and not e.startswith("."))
+    visible = sorted(e for e in entries if not e.startswith("."))
+    ours = MANIFEST in entries or MARKER in entries
+    foreign = [e for e in visible if e not in DATASET_NAMES] or ([] if ours else visible)
     if foreign:
         raise IngestError(
             f"{out}: not empty and not an mg dataset (holds {', '.join(foreign[:3])}); "
             "choose a new or empty folder (mg replaces only datasets it wrote)"
         )
+    return entries
+
+
+@contextmanager
+def out_lock(out: str) -> Iterator[None]:
+    """Hold `OUT/.mg-lock` (an exclusive flock, released by the kernel even on kill -9) for the
+    whole run: a second ingest into the same folder is refused instead of deleting the first
+    one's staging. Object storage has no locks: there one run per prefix is the user's care."""
+    if "://" in out:
+        yield
+        return
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, LOCK), "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "?"
+            raise IngestError(
+                f"{out}: another mg ingest (pid {owner}) is writing this folder; "
+                "wait for it to finish or choose another --out"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield  # the lock goes with the file handle
+
+
+def prepare_out(out: str, listing_hash: str, overwrite: bool) -> None:
+    """Refuse a folder that is not an mg dataset, or one of another corpus (unless overwrite);
+    clear a killed run's staging and mark the folder as ours. Call under `out_lock`."""
+    entries = check_out(out)
     if MANIFEST in entries and not overwrite:
         old = read_json(join(out, MANIFEST))
         if old.get("corpus", {}).get("listing") != listing_hash:
@@ -47,6 +89,20 @@ def prepare_out(out: str, listing_hash: str, overwrite: bool) -> None:
     for entry in entries:
         if entry.startswith(STAGING_PREFIX):  # left by a killed run
             delete_tree(join(out, entry))
+    if MARKER not in entries:
+        mkdirs(out)
+        with FileSystems.create(join(out, MARKER)) as handle:
+            handle.write(b"an mg dataset folder: mg ingest may replace what it holds\n")
+
+
+def remove_claim(out: str) -> None:
+    """Undo `out_lock` and `prepare_out` in a folder this run created and left empty."""
+    if "://" in out:
+        return
+    for name in (MARKER, LOCK):
+        delete_if_exists(join(out, name))
+    if not top_entries(out):
+        os.rmdir(out)
 
 
 def check_same_corpus(out: str, checksum: str, overwrite: bool) -> None:

@@ -10,6 +10,7 @@ import hashlib
 import os
 
 import apache_beam as beam
+from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 
 from mg.errors import CorpusError, Reason
@@ -20,6 +21,7 @@ from mg.pipelines.progress import ProgressFile
 from mg.pipelines.records import FileBytes, Rejected
 from mg.pipelines.tensors import too_short
 from mg.representation import FileResult
+from mg.representation.files import MAX_FILE_BYTES, printable, read_regular_file, too_large
 from mg.representation.grid import Grid
 
 REJECTED = "rejected"
@@ -47,20 +49,20 @@ class ListFiles(beam.PTransform):
 
 
 class _ReadFn(beam.DoFn):
-    def __init__(self, progress: str | None) -> None:
+    def __init__(self, progress: str | None, max_bytes: int) -> None:
         self.progress_folder = progress
+        self.max_bytes = max_bytes
 
     def setup(self) -> None:
         self.progress = ProgressFile(self.progress_folder)
 
     def process(self, ref: FileRef):
         try:
-            with FileSystems.open(ref.path, compression_type="uncompressed") as handle:
-                data = handle.read()
-        except OSError as exc:
+            data = read_capped(ref, self.max_bytes)
+        except CorpusError as exc:
             self.progress.add("files")
-            yield beam.pvalue.TaggedOutput(DIGESTS, (ref.source, "unreadable"))
-            yield beam.pvalue.TaggedOutput(REJECTED, _unreadable(ref, exc))
+            yield beam.pvalue.TaggedOutput(DIGESTS, (ref.source, exc.reason.value))
+            yield beam.pvalue.TaggedOutput(REJECTED, Rejected.from_error(exc, ref.source))
             return
         digest = hashlib.blake2b(data, digest_size=16).hexdigest()
         yield beam.pvalue.TaggedOutput(DIGESTS, (ref.source, digest))
@@ -73,23 +75,39 @@ class _ReadFn(beam.DoFn):
         self.progress.flush()
 
 
-def _unreadable(ref: FileRef, exc: OSError) -> Rejected:
-    if "://" not in ref.path and os.path.islink(ref.path) and not os.path.exists(ref.path):
-        detail = f"dangling symlink to {os.readlink(ref.path)}"
-    else:
+def read_capped(ref: FileRef, max_bytes: int) -> bytes:
+    """A local file through `read_regular_file` (no FIFO, device or oversized file is read);
+    object storage by its listed size, then at most `max_bytes` + 1 bytes."""
+    if "://" not in ref.path:
+        if os.path.islink(ref.path) and not os.path.exists(ref.path):
+            target = printable(os.readlink(ref.path))
+            raise CorpusError(ref.source, Reason.UNREADABLE, f"dangling symlink to {target}")
+        return read_regular_file(ref.path, max_bytes, ref.source)
+    try:
+        size = FileSystems.match([ref.path])[0].metadata_list[0].size_in_bytes
+        if size > max_bytes:
+            raise CorpusError(ref.source, Reason.TOO_LARGE, too_large(size, max_bytes))
+        with FileSystems.open(ref.path, compression_type="uncompressed") as handle:
+            data = handle.read(max_bytes + 1)
+    except (OSError, IndexError, BeamIOError) as exc:
         detail = f"cannot read file: {getattr(exc, 'strerror', None) or exc}"
-    return Rejected(ref.source, str(Reason.UNREADABLE), detail)
+        raise CorpusError(ref.source, Reason.UNREADABLE, detail) from None
+    if len(data) > max_bytes:
+        raise CorpusError(ref.source, Reason.TOO_LARGE, too_large(len(data), max_bytes))
+    return data
 
 
 class ReadFiles(beam.PTransform):
-    """FileRef → FileBytes; outputs `rejected` (unreadable, dangling) and `digests`."""
+    """FileRef → FileBytes; outputs `rejected` (unreadable, dangling, not a regular file,
+    over `max_bytes`) and `digests`."""
 
-    def __init__(self, progress: str | None = None) -> None:
+    def __init__(self, progress: str | None = None, max_bytes: int = MAX_FILE_BYTES) -> None:
         super().__init__()
         self.progress = progress
+        self.max_bytes = max_bytes
 
     def expand(self, files):
-        return files | "Read" >> beam.ParDo(_ReadFn(self.progress)).with_outputs(
+        return files | "Read" >> beam.ParDo(_ReadFn(self.progress, self.max_bytes)).with_outputs(
             REJECTED, DIGESTS, main="files"
         )
 

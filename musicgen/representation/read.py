@@ -11,6 +11,7 @@ import numpy as np
 from mg.errors import CorpusError, Reason
 from mg.representation import abc as abc_format
 from mg.representation.encode import encode_events
+from mg.representation.files import MAX_FILE_BYTES, printable, read_regular_file
 from mg.representation.grid import Grid
 from mg.representation.midi import parse_midi
 
@@ -50,14 +51,12 @@ class FileResult:
     failures: list[CorpusError]
 
 
-def read_file(path: str | Path, grid: Grid, source: str | None = None) -> FileResult:
-    """Read a MIDI, ABC or MusicXML file from disk."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CorpusError(path, Reason.UNREADABLE, f"cannot read file: {exc.strerror}") from None
-    return read_bytes(data, source or str(path), grid)
+def read_file(
+    path: str | Path, grid: Grid, source: str | None = None, max_bytes: int = MAX_FILE_BYTES
+) -> FileResult:
+    """Read a MIDI, ABC or MusicXML file from disk (a regular file of at most `max_bytes`)."""
+    data = read_regular_file(path, max_bytes)
+    return read_bytes(data, source or printable(str(path)), grid)
 
 
 def read_bytes(data: bytes, source: str, grid: Grid) -> FileResult:
