@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from mg.cli.common import one_line_errors, quiet_mlflow, show_progress
-from mg.training.config import TrainConfig, TrainRequest  # no torch: that loads on a run
+from mg.cli.train_progress import RunProgress
+from mg.training.config import (  # no torch: that loads on a run
+    TrainConfig,
+    TrainError,
+    TrainRequest,
+    parse_duration,
+)
 
 DEFAULTS = TrainConfig()
+
+
+def _check_duration(text: str | None) -> str | None:
+    """A malformed --time-budget is a usage error (exit 2), found before anything loads."""
+    if text is not None:
+        try:
+            parse_duration(text)
+        except TrainError as exc:
+            raise typer.BadParameter(str(exc).split(": ", 1)[-1]) from None
+    return text
 
 
 def train(
@@ -43,6 +57,16 @@ def train(
     max_steps: Annotated[
         int | None,
         typer.Option("--max-steps", help="Optimizer steps at most (0: no cap). (default: 0)"),
+    ] = None,
+    time_budget: Annotated[
+        str | None,
+        typer.Option(
+            "--time-budget",
+            help="Train for at most this long, e.g. 90s, 20m, 1.5h (validation included); "
+            "then validate, sample, log and register as usual. Without --epochs the budget "
+            "(or --patience) ends the run.",
+            callback=_check_duration,
+        ),
     ] = None,
     batch_size: Annotated[
         int | None,
@@ -103,6 +127,7 @@ def train(
         train_overrides={
             "epochs": epochs,
             "max_steps": max_steps,
+            "time_budget": None if time_budget is None else parse_duration(time_budget),
             "batch_size": batch_size,
             "seed": seed,
             "lr": lr,
@@ -118,7 +143,7 @@ def train(
     )
     with one_line_errors():
         placement = Placement.from_env(device)
-        progress = EpochLines(bar=show_progress()) if placement.is_main else None
+        progress = RunProgress(bar=show_progress()) if placement.is_main else None
         result = run_training(request, placement, progress)
     if result.run_id:
         _report(result)
@@ -126,6 +151,7 @@ def train(
 
 def _report(result) -> None:
     stop = " (stopped early)" if result.stopped_early else ""
+    stop = " (time budget spent)" if result.budget_spent else stop
     typer.echo(
         f"run {result.run_id}: {result.epochs} epochs, {result.steps} steps{stop}; "
         f"best {result.selection_metric} {result.best_value:.4f} at epoch {result.best_epoch}"
@@ -135,30 +161,3 @@ def _report(result) -> None:
         version = result.registered
         aliases = "latest, champion" if version.champion else "latest"
         typer.echo(f"registered: models:/{version.name}/{version.version} (aliases: {aliases})")
-
-
-class EpochLines:
-    """A line per epoch on stderr, and on a terminal a bar per epoch with loss and frames/s."""
-
-    def __init__(self, bar: bool) -> None:
-        self.show_bar = bar
-        self.bar = None
-
-    def epoch_start(self, epoch: int, batches: int) -> None:
-        if self.show_bar:
-            self.bar = click.progressbar(
-                length=max(batches, 1), label=f"epoch {epoch}", file=sys.stderr, show_pos=True,
-                item_show_func=lambda text: text,
-            )  # fmt: skip
-            self.bar.__enter__()
-
-    def batch_end(self, loss: float, frames_per_s: float) -> None:
-        if self.bar is not None:
-            self.bar.update(1, f"loss {loss:.3f}, {frames_per_s:,.0f} frames/s")
-
-    def epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
-        typer.echo(f"epoch {epoch}: {shown}", err=True)

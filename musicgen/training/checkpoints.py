@@ -43,6 +43,8 @@ class LoopState:
     stale_epochs: int = 0  # epochs since the last improvement
     finished: bool = False  # stopped (epochs, max steps or early stopping)
     stopped_early: bool = False
+    seconds: float = 0.0  # training and validation time so far (what --time-budget counts)
+    budget_spent: bool = False  # --time-budget ended the run
     scaler: dict[str, Any] | None = None  # GradScaler's state (CUDA float16 only)
     history: list[dict[str, float]] = field(default_factory=list)  # metrics per epoch
 

@@ -10,6 +10,7 @@ and `--resume` reads it back from there.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,19 @@ from mg.representation.grid import Grid
 CONFIG_FORMAT = "mg-train-config/1"
 DEFAULT_FAMILY = "three-branch"
 DEFAULT_PRESET = "base"
+BUDGET_EPOCHS = 1_000  # the epoch cap under --time-budget when --epochs is not given
 
 
 class TrainError(MgError):
     """A training run that cannot start or cannot go on (bad options, out of memory, …)."""
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '20m', '1.5h' -> seconds; a TrainError names the option otherwise."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smh]?)\s*", text.lower())
+    if not match:
+        raise TrainError(f"--time-budget {text!r}: expected a duration such as 90s, 20m or 1.5h")
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,7 @@ class TrainConfig:
     batch_size: int = 16
     epochs: int = 10
     max_steps: int = 0  # 0: no cap besides epochs
+    time_budget: float = 0.0  # seconds of training (validation included); 0: no limit
     seed: int = 0
     patience: int = 3  # epochs without a better selection metric before stopping
     workers: int = 0  # DataLoader worker processes
@@ -50,6 +61,8 @@ class TrainConfig:
         bad = [f"--{k.replace('_', '-')} must be at least 1" for k, v in positive.items() if v < 1]
         if self.lr < 0 or self.max_steps < 0 or self.patience < 0 or self.workers < 0:
             bad.append("--lr, --max-steps, --patience and --workers must not be negative")
+        if self.time_budget < 0:
+            bad.append("--time-budget must not be negative")
         if self.samples < 0:
             bad.append("--samples must not be negative")
         if bad:
@@ -133,6 +146,8 @@ def resolve(request: TrainRequest, grid: Grid, world_size: int = 1) -> RunConfig
     unknown = sorted(set(given) - set(TRAIN_FIELDS))
     if unknown:
         raise TrainError(f"unknown training option(s): {', '.join(unknown)}")
+    if given.get("time_budget") and "epochs" not in given:
+        given["epochs"] = BUDGET_EPOCHS  # the budget (or patience) ends the run
     train = TrainConfig(**{**given, "world_size": world_size})
     return RunConfig(family.name, preset, model, grid, train)
 

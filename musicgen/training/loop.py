@@ -10,7 +10,7 @@ import contextlib
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,13 +25,26 @@ from mg.training.distributed import Placement
 
 
 class Progress(Protocol):
-    """What the loop reports as it goes (the CLI draws a bar; the library stays silent)."""
+    """What the loop reports as it goes (the CLI draws a bar; the library stays silent).
+
+    A progress object may also have `run_start(planned_steps, step, budget_s, elapsed_s)`,
+    told before the first epoch of a launch the steps planned and taken, the time budget in
+    seconds (0: none) and the time already spent (a resumed run's earlier launches): what a
+    whole-run bar and its ETA need. It is optional (see `announce_run`).
+    """
 
     def epoch_start(self, epoch: int, batches: int) -> None: ...
 
     def batch_end(self, loss: float, frames_per_s: float) -> None: ...
 
     def epoch_end(self, epoch: int, metrics: dict[str, float]) -> None: ...
+
+
+def announce_run(progress: Progress, s: Session) -> None:
+    """Tell `progress` the run's plan when it asks for it (has `run_start`)."""
+    run_start = getattr(progress, "run_start", None)
+    if run_start is not None:
+        run_start(s.planned_steps, s.state.step, s.budget.seconds, s.budget.spent_before)
 
 
 class Quiet:
@@ -43,6 +56,26 @@ class Quiet:
 
     def epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
         pass
+
+
+@dataclass
+class Budget:
+    """`--time-budget`: the seconds a run may spend training and validating, counted across
+    resumes. Training stops when the time left would not cover one more validation pass, and
+    the learning-rate schedule is stretched over the steps the budget allows at the pace so far.
+    """
+
+    seconds: float = 0.0  # 0: no budget
+    spent_before: float = 0.0  # by the run's earlier launches (resume)
+    started: float = field(default_factory=time.perf_counter)
+    reserve: float = 0.0  # the last validation pass's duration
+    planned: int = 0  # the schedule's length estimated from the pace (0: not yet)
+
+    def elapsed(self) -> float:
+        return self.spent_before + time.perf_counter() - self.started
+
+    def over(self) -> bool:
+        return bool(self.seconds) and self.elapsed() + self.reserve >= self.seconds
 
 
 @dataclass
@@ -62,6 +95,7 @@ class Session:
     state: LoopState
     work: Path  # local checkpoint folder
     planned_steps: int = 1
+    budget: Budget = field(default_factory=Budget)
 
 
 def lr_factor(step: int, planned: int, warmup: int, floor: float) -> float:
@@ -96,9 +130,23 @@ def memory_hint(batch_size: int, device: torch.device) -> Iterator[None]:
         ) from None
 
 
+PACE_EVERY = 50  # steps between re-estimates of the steps a time budget allows
+
+
+def schedule_steps(s: Session) -> int:
+    """The learning-rate schedule's length: the planned steps, or fewer when the time budget
+    allows fewer at the pace so far. Rank 0's estimate is shared, so every rank agrees."""
+    budget, step = s.budget, s.state.step
+    if budget.seconds and step >= s.config.train.warmup_steps and step % PACE_EVERY == 0:
+        fraction = max(budget.elapsed() / budget.seconds, 1e-6)
+        estimate = distributed.from_main([step / fraction], s.placement)[0]
+        budget.planned = max(step + 1, int(estimate))
+    return min(s.planned_steps, budget.planned) if budget.planned else s.planned_steps
+
+
 def train_step(s: Session, batch: Any) -> float:
     train = s.config.train
-    factor = lr_factor(s.state.step, s.planned_steps, train.warmup_steps, train.min_lr_ratio)
+    factor = lr_factor(s.state.step, schedule_steps(s), train.warmup_steps, train.min_lr_ratio)
     for group in s.optimizer.param_groups:
         group["lr"] = train.lr * factor
     with autocast(s.placement):
@@ -126,8 +174,12 @@ def train_epoch(s: Session, epoch: int, progress: Progress) -> dict[str, float]:
     start = time.perf_counter()
     with memory_hint(s.config.train.batch_size, s.placement.device):
         while not steps_exhausted(s):
-            batch = next(batches, None)
+            over = s.budget.over()
+            batch = None if over else next(batches, None)
             if not all_have_batch(batch is not None, s.placement):
+                s.state.budget_spent = s.state.budget_spent or bool(
+                    distributed.all_sum([float(over)], s.placement)[0]
+                )
                 break
             batch_frames = s.kind.frames(batch)
             loss = train_step(s, batch.to(s.placement.device))
@@ -176,16 +228,21 @@ def evaluate(
 
 
 def validate(s: Session) -> dict[str, float]:
-    """Rank 0 evaluates the whole valid split; every rank learns the selection metric."""
+    """Rank 0 evaluates the whole valid split; every rank learns the selection metric and
+    whether the time budget is spent (no time left for more training and another validation)."""
     metric = s.kind.selection_metric
     metrics = {}
+    start = time.perf_counter()
     if s.valid is not None:
         with memory_hint(s.config.train.batch_size, s.placement.device):
             metrics = evaluate(s.model, s.valid, s.kind, s.placement)
         if metric not in metrics:
             raise TrainError(f"validation did not report {metric}")
+    s.budget.reserve = time.perf_counter() - start
     value = metrics.get(metric, float("nan"))
-    metrics[metric] = distributed.from_main([value], s.placement)[0]
+    metrics[metric], spent = distributed.from_main([value, float(s.budget.over())], s.placement)
+    s.state.budget_spent = s.state.budget_spent or spent > 0
+    s.state.seconds = s.budget.elapsed()
     return metrics
 
 
@@ -199,8 +256,10 @@ def advance(state: LoopState, config: RunConfig, value: float, metrics: dict[str
         state.best_value, state.best_epoch, state.stale_epochs = value, state.epoch, 0
     else:
         state.stale_epochs += 1
-    out_of_time = state.epoch >= train.epochs or (
-        bool(train.max_steps) and state.step >= train.max_steps
+    out_of_time = (
+        state.epoch >= train.epochs
+        or (bool(train.max_steps) and state.step >= train.max_steps)
+        or state.budget_spent
     )
     patience_over = train.patience > 0 and state.stale_epochs >= train.patience
     state.finished = out_of_time or patience_over

@@ -29,7 +29,16 @@ from mg.training.checkpoints import LoopState, load_checkpoint, save_checkpoint,
 from mg.training.config import RunConfig, TrainError, TrainRequest, check_resume_matches, resolve
 from mg.training.data import check_dataset, input_kind
 from mg.training.distributed import Placement, pick_device
-from mg.training.loop import Progress, Quiet, Session, advance, train_epoch, validate
+from mg.training.loop import (
+    Budget,
+    Progress,
+    Quiet,
+    Session,
+    advance,
+    announce_run,
+    train_epoch,
+    validate,
+)
 from mg.training.samples import write_samples
 
 
@@ -43,6 +52,7 @@ class TrainResult:
     best_value: float
     best_epoch: int
     stopped_early: bool
+    budget_spent: bool = False  # --time-budget ended the run
     model_uri: str | None = None
     registered: Registered | None = None
 
@@ -150,6 +160,8 @@ def _resume_state(session: Session, run_id: str | None, scratch: Path) -> None:
 def _loop(session: Session, progress: Progress, run_id: str | None) -> TrainResult:
     state, main = session.state, session.placement.is_main
     metrics = dict(state.history[-1]) if state.history else {}
+    session.budget = Budget(session.config.train.time_budget, state.seconds)
+    announce_run(progress, session)
     while not state.finished:
         epoch = state.epoch + 1
         metrics = train_epoch(session, epoch, progress)
@@ -161,7 +173,7 @@ def _loop(session: Session, progress: Progress, run_id: str | None) -> TrainResu
             progress.epoch_end(epoch, metrics)
     return TrainResult(
         run_id, state.epoch, state.step, metrics, session.kind.selection_metric,
-        state.best_value, state.best_epoch, state.stopped_early,
+        state.best_value, state.best_epoch, state.stopped_early, state.budget_spent,
     )  # fmt: skip
 
 
@@ -191,6 +203,7 @@ def _finish(
             "mg.best_epoch": str(result.best_epoch),
             "mg.epochs": str(result.epochs),
             "mg.stopped_early": str(result.stopped_early).lower(),
+            "mg.time_budget_spent": str(result.budget_spent).lower(),
             "mg.selection_metric": metric,
         }
     )
