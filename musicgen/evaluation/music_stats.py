@@ -4,6 +4,10 @@ training data.
 The statistics follow muspy's definitions (Dong et al. 2020), on the grid: a note is an onset
 (articulated cell), a beat is ε steps, a bar γ steps. Each is computed per piece, then averaged
 over pieces; trailing silence (the padding of a dataset's last segment) is left out first.
+Beside them, two that say whether the music sounds like its corpus: `harmony`, the share of
+sounding frames whose pitch classes all belong to one triad or seventh chord (a melody note or
+an interval always does; a cluster does not), and `median_note_length` in steps. `polyphony` is
+the mean number of voices (pitches sounding) over the sounding frames.
 
 The copy check finds, for each generated piece, the longest run of consecutive frames whose
 pressed pitches equal a run somewhere in the training segments (silent frames never match).
@@ -26,14 +30,51 @@ STATS = (
     "empty_beat_rate",
     "pitch_range",
     "notes_per_bar",
+    "harmony",
+    "median_note_length",
 )
 MAJOR_SCALE = np.array([0, 2, 4, 5, 7, 9, 11])
+CHORDS = (  # pitch classes above the root
+    (0, 4, 7), (0, 3, 7), (0, 3, 6), (0, 4, 8),  # major, minor, diminished, augmented triads
+    (0, 4, 7, 10), (0, 4, 7, 11), (0, 3, 7, 10),  # dominant, major and minor sevenths
+    (0, 3, 6, 10), (0, 3, 6, 9),  # half-diminished and diminished sevenths
+)  # fmt: skip
+
+
+def _chord_subsets() -> np.ndarray:
+    """[4096] bool: which 12-bit pitch-class sets lie within some chord of CHORDS, any root."""
+    fits = np.zeros(1 << 12, dtype=bool)
+    for chord in CHORDS:
+        for root in range(12):
+            mask = sum(1 << ((root + interval) % 12) for interval in chord)
+            subsets = np.arange(1 << 12)
+            fits |= (subsets & ~mask) == 0
+    return fits
+
+
+FITS_A_CHORD = _chord_subsets()
 
 
 def trim_silence(notes: np.ndarray) -> np.ndarray:
     """The piece up to its last sounding step."""
     sounding = np.flatnonzero(notes[..., 0].any(axis=-1))
     return notes[: sounding[-1] + 1] if len(sounding) else notes[:0]
+
+
+def pitch_class_sets(pressed: np.ndarray, low: int) -> np.ndarray:
+    """pressed [steps, α] bool (pitch `low` first) -> the 12-bit pitch-class set of each step."""
+    bits = (1 << ((np.arange(pressed.shape[-1]) + low) % 12)).astype(np.int64)
+    return np.bitwise_or.reduce(np.where(pressed, bits, 0), axis=-1)
+
+
+def note_lengths(notes: np.ndarray) -> np.ndarray:
+    """The length in steps of every note of [steps, α, 3]: from an onset (an articulated step,
+    or a pressed step after a silent one) to the step before the pitch's next onset or silence."""
+    pressed = notes[..., 0] > 0
+    was_pressed = np.concatenate([np.zeros_like(pressed[:1]), pressed[:-1]])
+    onsets = pressed & ((notes[..., 1] > 0) | ~was_pressed)
+    note_of_cell = np.cumsum(onsets.T.ravel())  # pitch by pitch, each pitch's steps in order
+    return np.bincount(note_of_cell[pressed.T.ravel()])[1:]
 
 
 def piece_stats(notes: np.ndarray, grid: Grid) -> dict[str, float]:
@@ -47,6 +88,7 @@ def piece_stats(notes: np.ndarray, grid: Grid) -> dict[str, float]:
     nonzero = classes[classes > 0]
     in_scale = [np.isin(onset_pitches % 12, (MAJOR_SCALE + root) % 12).mean() for root in range(12)]
     voices = pressed.sum(axis=-1)
+    sounding = pitch_class_sets(pressed[voices > 0], grid.low)
     beats = len(notes) // grid.steps_per_beat or 1
     beat_sounds = pressed[: beats * grid.steps_per_beat].reshape(beats, -1, pressed.shape[-1])
     return {
@@ -56,6 +98,8 @@ def piece_stats(notes: np.ndarray, grid: Grid) -> dict[str, float]:
         "empty_beat_rate": float((~beat_sounds.any(axis=(1, 2))).mean()),
         "pitch_range": float(onset_pitches.max() - onset_pitches.min()),
         "notes_per_bar": float(len(onset_pitches) / (len(notes) / grid.gamma)),
+        "harmony": float(FITS_A_CHORD[sounding].mean()),
+        "median_note_length": float(np.median(note_lengths(notes))),
     }
 
 
