@@ -30,6 +30,7 @@ from mg.data.schema import (
 )
 from mg.errors import DatasetError
 from mg.models.protocol import NoteBatch
+from mg.representation.context import kernel_spec
 from mg.representation.grid import Grid
 
 Unit = tuple[Path, int]  # (shard, row group)
@@ -56,6 +57,7 @@ class Dataset:
             raise DatasetError(f"{root}: manifest.json is not valid JSON ({exc})") from None
         except (KeyError, TypeError, ValueError) as exc:
             raise DatasetError(f"{root}: manifest.json has no valid grid ({exc})") from None
+        check_kernel(root, manifest, grid)
         dataset = cls(root, manifest, grid)
         if not any(dataset.shards(split) for split in SPLITS):
             raise DatasetError(f"{root}: no Parquet shards in {', '.join(SPLITS)}")
@@ -89,6 +91,19 @@ class Dataset:
     def units(self, split: str) -> list[Unit]:
         """Every (shard, row group) of a split, each shard checked against the manifest."""
         return [unit for path in self.shards(split) for unit in _shard_units(path, self.grid)]
+
+
+def check_kernel(root: Path, manifest: dict, grid: Grid) -> None:
+    """The manifest's context kernel must be the one this mg computes for its grid: the stored
+    context would otherwise mean something else than what generation computes."""
+    recorded = manifest.get("kernel")
+    if recorded is None:
+        raise DatasetError(f"{root}: manifest.json records no context kernel")
+    if recorded != kernel_spec(grid):
+        raise DatasetError(
+            f"{root}: manifest.json records another context kernel than this mg's for its grid "
+            f"({recorded}); ingest the corpus again"
+        )
 
 
 def _shard_units(path: Path, grid: Grid) -> list[Unit]:

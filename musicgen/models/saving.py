@@ -4,6 +4,10 @@ config.json holds the family, its config, the dataset's grid and context kernel,
 the model adds through an optional `checkpoint_extra() -> dict` (char-rnn: its vocabulary);
 on load the model gets that back through an optional `load_extra(info)`. The weights are read
 with safetensors only (no `torch.load`, no pickle).
+
+The grid and kernel are checked on the way back: a model without a grid, or whose recorded
+kernel is not the one this mg computes for that grid, is refused (its inputs would mean
+something else), never given a default.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ WEIGHTS_FILE = "model.safetensors"
 class LoadedModel:
     family: registry.Family
     model: torch.nn.Module
-    grid: Grid | None
+    grid: Grid
     info: dict[str, Any]  # the whole config.json (extra fields such as the vocabulary included)
 
 
@@ -41,7 +45,7 @@ def save_model(
     folder: str | Path,
     family: str,
     model: torch.nn.Module,
-    grid: Grid | None,
+    grid: Grid,
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write the model's config (+ grid and context kernel) and weights into `folder`.
@@ -60,8 +64,8 @@ def save_model(
         "format": FORMAT,
         "family": family,
         "config": dataclasses.asdict(model.config),
-        "grid": grid.to_dict() if grid else None,
-        "kernel": kernel_spec(grid) if grid else None,
+        "grid": grid.to_dict(),
+        "kernel": kernel_spec(grid),
     }
     (folder / CONFIG_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -84,8 +88,21 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> Loaded
         raise
     except (ValueError, KeyError, TypeError, RuntimeError, OSError, SafetensorError) as exc:
         raise ModelLoadError(f"{folder}: cannot load the model: {exc}") from None
-    grid = Grid.from_dict(info["grid"]) if info.get("grid") else None
-    return LoadedModel(family, model.to(device).eval(), grid, info)
+    return LoadedModel(family, model.to(device).eval(), recorded_grid(folder, info), info)
+
+
+def recorded_grid(folder: Path, info: dict[str, Any]) -> Grid:
+    """The grid config.json records, checked against its recorded context kernel."""
+    try:
+        grid = Grid.from_dict(info["grid"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise ModelLoadError(f"{folder}: the model records no valid grid") from None
+    if info.get("kernel") != kernel_spec(grid):
+        raise ModelLoadError(
+            f"{folder}: the model's recorded context kernel differs from this mg's for its grid "
+            f"(recorded {info.get('kernel')}); it was trained on other inputs"
+        )
+    return grid
 
 
 def _checked_config(folder: Path, family: registry.Family, info: dict[str, Any]):

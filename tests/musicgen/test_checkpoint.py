@@ -66,10 +66,9 @@ def no_unpickling(monkeypatch):
 @pytest.mark.parametrize(("name", "backbone"), CASES)
 def test_saved_model_loads_with_identical_outputs(tmp_path, name, backbone, no_unpickling):
     model = trained_looking(name, backbone)
-    grid = GRID if zoo.get(name).inputs == "notes" else None
-    save_model(tmp_path / "model", name, model, grid)
+    save_model(tmp_path / "model", name, model, GRID)
     loaded = load_model(tmp_path / "model")
-    assert loaded.family.name == name and loaded.grid == grid
+    assert loaded.family.name == name and loaded.grid == GRID
     assert loaded.model.config == model.config and not loaded.model.training
     batch = batch_for(name)
     for before, after in zip(outputs(model, batch), outputs(loaded.model, batch), strict=True):
@@ -89,9 +88,25 @@ def test_config_json_records_grid_kernel_and_extra(tmp_path):
 def test_char_rnn_vocabulary_travels_with_the_model(tmp_path):
     reordered = Vocabulary(ASCII_VOCABULARY[0] + ASCII_VOCABULARY[:0:-1])
     model = CharRnn(zoo.get("char-rnn").make_config("tiny"), reordered)
-    save_model(tmp_path, "char-rnn", model, None)
+    save_model(tmp_path, "char-rnn", model, GRID)
     assert json.loads((tmp_path / CONFIG_FILE).read_text())["vocabulary"] == reordered.chars
     assert load_model(tmp_path).model.vocabulary == reordered
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [("no_grid", "records no valid grid"), ("kernel", "recorded context kernel differs")],
+)
+def test_grid_and_kernel_are_checked_on_load(tmp_path, damage, message):
+    save_model(tmp_path, "three-branch", trained_looking("three-branch", "lstm"), GRID)
+    info = json.loads((tmp_path / CONFIG_FILE).read_text())
+    if damage == "no_grid":
+        info["grid"] = None
+    else:
+        info["kernel"]["normaliser"][2] = 1.0
+    (tmp_path / CONFIG_FILE).write_text(json.dumps(info))
+    with pytest.raises(ModelLoadError, match=message):
+        load_model(tmp_path)
 
 
 def test_missing_files_are_one_clear_error(tmp_path):
@@ -116,7 +131,7 @@ def test_weights_of_another_shape_are_a_model_load_error(tmp_path):
 
 
 def test_unknown_family_and_foreign_json_are_model_load_errors(tmp_path):
-    save_model(tmp_path, "char-rnn", trained_looking("char-rnn", "lstm"), None)
+    save_model(tmp_path, "char-rnn", trained_looking("char-rnn", "lstm"), GRID)
     info = json.loads((tmp_path / CONFIG_FILE).read_text())
     (tmp_path / CONFIG_FILE).write_text(json.dumps({**info, "family": "no-such-family"}))
     with pytest.raises(ModelLoadError, match="unknown model family"):

@@ -18,7 +18,13 @@ from torch.utils.data import DataLoader
 from mg.data.notes import Dataset, SegmentStream, to_batch
 from mg.data.schema import SCHEMA_VERSION, SegmentRow, segments_table
 from mg.errors import DatasetError
-from mg.representation import context_matrix, position_index, read_file, segment_notes
+from mg.representation import (
+    context_matrix,
+    kernel_spec,
+    position_index,
+    read_file,
+    segment_notes,
+)
 from mg.representation.grid import Grid
 
 MIDI = Path(__file__).parents[2] / ".." / "shared" / "data" / "nottingham" / "MIDI"
@@ -46,7 +52,11 @@ def dataset_root(tmp_path_factory) -> Path:
     for shard in range(SHARDS):
         table = segments_table(rows[shard::SHARDS], GRID)
         pq.write_table(table, root / "train" / f"part-{shard}.parquet", row_group_size=ROW_GROUP)
-    manifest = {"schema_version": SCHEMA_VERSION, "grid": GRID.to_dict()}
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "grid": GRID.to_dict(),
+        "kernel": kernel_spec(GRID),
+    }
     manifest["splits"] = {"train": {"segments": len(rows)}}
     (root / "manifest.json").write_text(json.dumps(manifest))
     return root
@@ -177,6 +187,19 @@ def test_bad_folders_are_one_clear_dataset_error(dataset_root, tmp_path, damage,
         for path in (root / "train").glob("*.parquet"):
             path.unlink()
     with pytest.raises(DatasetError, match=message):
+        Dataset.open(root)
+
+
+def test_a_manifest_without_this_kernel_is_refused(dataset_root, tmp_path):
+    root = copy_dataset(dataset_root, tmp_path / "copy")
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["kernel"]["weights"][0][0] = 5
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DatasetError, match="another context kernel"):
+        Dataset.open(root)
+    del manifest["kernel"]
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DatasetError, match="records no context kernel"):
         Dataset.open(root)
 
 
