@@ -43,7 +43,9 @@ def batch_for(name: str):
 def outputs(model, batch) -> list[torch.Tensor]:
     with torch.no_grad():
         output = model(batch)
-    return list(vars(output).values()) if hasattr(output, "pressed_logits") else [output]
+    if hasattr(output, "conditionals"):  # a note family's distribution: score the batch
+        return [*vars(output.conditionals(batch.notes)).values(), output.log_prob(batch.notes)]
+    return [output]
 
 
 @pytest.fixture

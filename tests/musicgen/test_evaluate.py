@@ -59,8 +59,9 @@ def reference_nll(folder, dataset, split) -> float:
                 torch.from_numpy(context.astype(np.float32))[None],
                 torch.from_numpy(position.astype(np.int64))[None],
             )
-            with torch.no_grad():
-                logits = model(batch).pressed_logits[0, :-1].double()
+            with torch.no_grad():  # each pitch's conditional given the true frame (any head)
+                distribution = model(batch).time_slice(slice(None, -1))
+                logits = distribution.conditionals(batch.notes[:, 1:]).pressed_logits[0].double()
             target = torch.from_numpy(notes[1:, :, 0] > 0).double()
             total += float(F.binary_cross_entropy_with_logits(logits, target, reduction="sum"))
             frames += len(notes) - 1
