@@ -52,8 +52,8 @@ def polyphonic(
     layers: Annotated[
         int,
         typer.Option(
-            help="Layers per RNN, every model (0: the preset's). One: without the pitch skip, three-branch's base preset "
-            "(two per branch) stalls at the marginal entropy on these small sets."
+            help="Layers per RNN, every model (0: the preset's; benchmarks/RESULTS-polyphonic.md "
+            "says why one)."
         ),
     ] = 1,
     dropout: Annotated[float | None, typer.Option(help="Dropout (default: the preset's).")] = None,
@@ -71,8 +71,8 @@ def polyphonic(
     lr: Annotated[
         float,
         typer.Option(
-            help="Adam learning rate, halved on validation plateaus (3e-3 trains faster on JSB "
-            "but sends three-branch back to the marginal on Nottingham's long pieces)."
+            help="Adam learning rate, halved on validation plateaus (benchmarks/"
+            "RESULTS-polyphonic.md has the rates tried)."
         ),
     ] = 1e-3,
     transpose: Annotated[
@@ -94,6 +94,13 @@ def polyphonic(
         int, typer.Option(help="Seed of initialisation, batching and transposition.")
     ] = 0,
     threads: Annotated[int, typer.Option(help="Torch CPU threads (0: all cores).")] = 0,
+    device: Annotated[
+        str,
+        typer.Option(
+            help="cpu | cuda | auto: where to train (mixed precision on CUDA); under torchrun "
+            "every process trains its share of each epoch."
+        ),
+    ] = "cpu",
     report: Annotated[
         Path, typer.Option(help="Markdown table (a .json store and .png plot go beside it).")
     ] = Path("benchmarks/RESULTS-polyphonic.md"),
@@ -110,6 +117,7 @@ def polyphonic(
         from mg.evaluation.polyphonic.run import Settings, model_specs, run_polyphonic
         from mg.representation.grid import Grid
         from mg.tracking.runs import resolve_tracking_uri
+        from mg.training.distributed import Placement
 
         name = dataset or (_name_of(data) if data else "jsb")
         path = data or find_dataset(name, [data_dir] if data_dir else default_folders(Path.cwd()))
@@ -130,7 +138,10 @@ def polyphonic(
         torch.set_num_threads(threads or os.cpu_count() or 1)
         command = "mg " + " ".join(sys.argv[1:]) if sys.argv[1:] else "mg benchmark polyphonic"
         uri = resolve_tracking_uri(tracking_uri, os.environ)
-        run_polyphonic(name, path, specs, settings, report, uri, pieces, command, typer.echo)
+        placement = Placement.from_env(device)
+        run_polyphonic(
+            name, path, specs, settings, report, uri, pieces, command, typer.echo, placement
+        )
 
 
 def _name_of(path: Path) -> str:

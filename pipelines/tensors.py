@@ -19,6 +19,7 @@ from mg.representation import (
     segment_notes,
 )
 from mg.representation.grid import Grid
+from mg.representation.transpose import lost_pitches, shift_pitches
 
 
 def unit_hash(text: str, salt: str) -> float:
@@ -50,17 +51,8 @@ def transpose_notes(notes: np.ndarray, shift: int) -> tuple[np.ndarray, int]:
     """Shift the pitch axis of [steps, α, 3] by `shift`; returns the onsets pushed out of range."""
     if shift == 0:
         return notes, 0
-    alpha = notes.shape[1]
-    out = np.zeros_like(notes)
-    if abs(shift) >= alpha:
-        return out, int(notes[..., ARTICULATED].sum())
-    if shift > 0:
-        out[:, shift:] = notes[:, : alpha - shift]
-        lost = notes[:, alpha - shift :]
-    else:
-        out[:, :shift] = notes[:, -shift:]
-        lost = notes[:, :-shift]
-    return out, int(lost[..., ARTICULATED].sum())
+    lost = lost_pitches(notes, shift)
+    return shift_pitches(notes, shift), int(lost[..., ARTICULATED].sum())
 
 
 def segment_arrays(notes: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray]:

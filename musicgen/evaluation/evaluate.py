@@ -22,11 +22,10 @@ import torch
 
 from mg.data.notes import Dataset
 from mg.data.schema import table_arrays
-from mg.errors import DatasetError, MgError
+from mg.errors import DatasetError
 from mg.evaluation.music_stats import STATS, longest_common_runs, mean_stats, pack_pressed
-from mg.generation.sampling import SamplingOptions, generate_notes, one_thread_on_cpu
+from mg.kinds import kind_of
 from mg.models.saving import LoadedModel
-from mg.representation import read_bytes
 from mg.representation.grid import Grid
 from mg.tracking.model_uri import ModelSource, open_model
 
@@ -72,7 +71,7 @@ def evaluate(uri: str, data: str, options: EvaluateOptions) -> Evaluation:
     dataset = Dataset.open(data)
     dataset.shards(options.split)  # an unknown split fails here, before the model loads
     loaded, source = open_model(uri, options.tracking_uri)
-    grid = loaded.grid or dataset.grid
+    grid = loaded.grid
     dataset.check_grid(grid)
     if not dataset.shards(options.split):
         raise DatasetError(f"{dataset.root}: the {options.split} split has no shards")
@@ -107,11 +106,10 @@ def split_metrics(
 ) -> tuple[dict[str, float], int]:
     """The trainer's validation metrics of the model on `split` (eval mode), and their count."""
     from mg.training.config import TrainConfig
-    from mg.training.data import input_kind
     from mg.training.distributed import Placement
     from mg.training.loop import split_sums
 
-    kind = input_kind(loaded.family.inputs)
+    kind = kind_of(loaded.family)
     config = TrainConfig(batch_size=batch_size, workers=0, shuffle_buffer=0)
     loader = kind.loader(dataset, split, config, 0, 1, False)
     device = next(loaded.model.parameters()).device
@@ -124,29 +122,19 @@ def split_metrics(
 
 def generated_pieces(loaded: LoadedModel, grid: Grid, options: EvaluateOptions) -> np.ndarray:
     """K pieces of one segment each [K, T, α, 3] (text families: the tunes that parse)."""
-    sampling = SamplingOptions(steps=grid.segment_steps, num=options.num, seed=options.seed)
-    if loaded.family.inputs != "text":
-        return generate_notes(loaded.model, grid, sampling)
-    from mg.generation.text_sampling import generate_text
-
-    pieces = []
-    with one_thread_on_cpu(next(loaded.model.parameters()).device):
-        texts = generate_text(loaded.model, replace_steps(sampling, 2048))
-    for i, text in enumerate(texts):
-        try:
-            notes = read_bytes(text.encode(), f"generated-{i}.abc", grid).pieces[0].notes
-        except MgError:
-            continue
-        segment = np.zeros((grid.segment_steps,) + notes.shape[1:], dtype=np.uint8)
-        segment[: min(len(notes), len(segment))] = notes[: len(segment)]
-        pieces.append(segment)
-    return (
-        np.stack(pieces) if pieces else np.zeros((0, grid.segment_steps, grid.alpha, 3), np.uint8)
-    )
+    kind = kind_of(loaded.family)
+    sampling = kind.piece_options(grid, options.num, options.seed)
+    pieces = [kind.to_notes(piece, grid) for piece in kind.sample(loaded.model, grid, sampling)]
+    segments = [one_segment(notes, grid) for notes in pieces if notes is not None]
+    empty = np.zeros((0, grid.segment_steps, grid.alpha, 3), np.uint8)
+    return np.stack(segments) if segments else empty
 
 
-def replace_steps(options: SamplingOptions, steps: int) -> SamplingOptions:
-    return SamplingOptions(steps, options.num, options.seed, options.temperature, options.top_p)
+def one_segment(notes: np.ndarray, grid: Grid) -> np.ndarray:
+    """The piece cut or padded with silence to one segment."""
+    segment = np.zeros((grid.segment_steps,) + notes.shape[1:], dtype=np.uint8)
+    segment[: min(len(notes), len(segment))] = notes[: len(segment)]
+    return segment
 
 
 def split_segments(dataset: Dataset, split: str, limit: int) -> np.ndarray:

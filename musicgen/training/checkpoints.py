@@ -43,6 +43,9 @@ class LoopState:
     stale_epochs: int = 0  # epochs since the last improvement
     finished: bool = False  # stopped (epochs, max steps or early stopping)
     stopped_early: bool = False
+    lr_scale: float = 1.0  # the plateau schedule's factor on the learning rate
+    plateau_best: float = float("inf")  # the plateau schedule's best (its own threshold)
+    plateau_epochs: int = 0  # epochs since the plateau schedule last saw progress
     seconds: float = 0.0  # training and validation time so far (what --time-budget counts)
     budget_spent: bool = False  # --time-budget ended the run
     scaler: dict[str, Any] | None = None  # GradScaler's state (CUDA float16 only)
@@ -50,13 +53,15 @@ class LoopState:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data["best_value"] = None if self.best_value == float("inf") else self.best_value
+        for name in ("best_value", "plateau_best"):  # strict JSON has no Infinity
+            data[name] = None if data[name] == float("inf") else data[name]
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LoopState:
         data = dict(data)
-        data["best_value"] = float("inf") if data["best_value"] is None else data["best_value"]
+        for name in ("best_value", "plateau_best"):
+            data[name] = float("inf") if data.get(name) is None else data[name]
         return cls(**data)
 
 

@@ -21,6 +21,7 @@ from mg.representation.grid import Grid
 CONFIG_FORMAT = "mg-train-config/1"
 DEFAULT_FAMILY = "three-branch"
 DEFAULT_PRESET = "base"
+SCHEDULES = ("cosine", "plateau")  # see mg.training.loop.lr_factor and plateau_update
 BUDGET_EPOCHS = 1_000  # the epoch cap under --time-budget when --epochs is not given
 
 
@@ -45,6 +46,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     warmup_steps: int = 20  # linear warm-up, then cosine decay to min_lr_ratio · lr
     min_lr_ratio: float = 0.1
+    schedule: str = "cosine"  # cosine | plateau: lr halved after 3 epochs without improvement
     batch_size: int = 16
     epochs: int = 10
     max_steps: int = 0  # 0: no cap besides epochs
@@ -65,6 +67,8 @@ class TrainConfig:
             bad.append("--time-budget must not be negative")
         if self.samples < 0:
             bad.append("--samples must not be negative")
+        if self.schedule not in SCHEDULES:
+            bad.append(f"schedule must be one of {', '.join(SCHEDULES)}, not {self.schedule!r}")
         if bad:
             raise TrainError("; ".join(bad))
 
@@ -134,15 +138,34 @@ class RunConfig:
 
 def resolve(request: TrainRequest, grid: Grid, world_size: int = 1) -> RunConfig:
     """A fresh run's config: the family's preset, the dataset grid, then the given options."""
+    return run_config(
+        request.family or DEFAULT_FAMILY,
+        request.preset or DEFAULT_PRESET,
+        grid,
+        request.model_overrides,
+        request.train_overrides,
+        world_size,
+    )
+
+
+def run_config(
+    family_name: str,
+    preset: str,
+    grid: Grid,
+    model_overrides: dict[str, Any],
+    train_overrides: dict[str, Any],
+    world_size: int = 1,
+) -> RunConfig:
+    """Defaults, then the family's preset at `grid`, then the options given (None: not given);
+    what `mg train` and the polyphonic benchmark both build from (`mg.training.build`)."""
     from mg.models import registry
 
     try:
-        family = registry.get(request.family or DEFAULT_FAMILY)
-        preset = request.preset or DEFAULT_PRESET
-        model = family.make_config(preset, grid, **request.model_overrides)
+        family = registry.get(family_name)
+        model = family.make_config(preset, grid, **model_overrides)
     except (ValueError, TypeError) as exc:
         raise TrainError(str(exc)) from None
-    given = {k: v for k, v in request.train_overrides.items() if v is not None}
+    given = {k: v for k, v in train_overrides.items() if v is not None}
     unknown = sorted(set(given) - set(TRAIN_FIELDS))
     if unknown:
         raise TrainError(f"unknown training option(s): {', '.join(unknown)}")

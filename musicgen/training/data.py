@@ -1,9 +1,9 @@
-"""The data side of training, picked by the family's input kind ("notes" or "text").
+"""The data side of training for each input kind ("notes", "text"; see `mg.kinds`).
 
-Each kind says how to load a split into protocol batches, how many targets a batch holds, and
-which validation metrics it reports (sums of numerator and denominator per batch, so the split's
-metric is exact whatever the batch sizes). The trainer asks `input_kind(family.inputs)` and
-never looks inside a batch.
+For each kind: how to load a split into protocol batches, how many time steps a batch holds,
+and which validation metrics it reports (sums of numerator and denominator per batch, so the
+split's metric is exact whatever the batch sizes). The trainer reaches these through
+`mg.kinds.kind_of(family)` and never looks inside a batch.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from mg.data.notes import Dataset, SegmentStream, open_shard, to_batch
 from mg.errors import DatasetError
 from mg.models.heads import FrameDistribution
 from mg.models.protocol import NoteBatch
-from mg.training.config import TrainConfig, TrainError
+from mg.training.config import TrainConfig
 
 Sums = dict[str, tuple[float, float]]  # metric -> (numerator, denominator) for one batch
 
@@ -43,15 +43,6 @@ class SplitLoader:
             self.stream.set_epoch(epoch)
         for collated in self.loader:
             yield self.convert(collated)
-
-
-@dataclass(frozen=True)
-class InputKind:
-    name: str
-    selection_metric: str  # lower is better; early stopping and `champion` follow it
-    loader: Callable[[Dataset, str, TrainConfig, int, int, bool], SplitLoader]
-    frames: Callable[[Any], int]  # time steps in a batch (throughput)
-    sums: Callable[[Any, Any, torch.Tensor, dict[str, torch.Tensor]], Sums]
 
 
 def check_dataset(dataset: Dataset) -> None:
@@ -147,15 +138,3 @@ def text_sums(batch, output, loss, parts) -> Sums:
     sums = {"loss": (float(loss) * count, count)}
     sums.update({name: (float(value) * count, count) for name, value in parts.items()})
     return sums
-
-
-KINDS = {
-    "notes": InputKind("notes", "valid/nll_frame", note_loader, note_frames, note_sums),
-    "text": InputKind("text", "valid/loss", text_loader, text_frames, text_sums),
-}
-
-
-def input_kind(name: str) -> InputKind:
-    if name not in KINDS:
-        raise TrainError(f"no trainer data for input kind {name!r}; known: {', '.join(KINDS)}")
-    return KINDS[name]

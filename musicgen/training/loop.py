@@ -16,11 +16,12 @@ from typing import Any, Protocol
 
 import torch
 
+from mg.kinds import InputKind
 from mg.models.registry import Family
 from mg.training import distributed
 from mg.training.checkpoints import LoopState
 from mg.training.config import RunConfig, TrainError
-from mg.training.data import InputKind, SplitLoader
+from mg.training.data import SplitLoader
 from mg.training.distributed import Placement
 
 
@@ -146,7 +147,10 @@ def schedule_steps(s: Session) -> int:
 
 def train_step(s: Session, batch: Any) -> float:
     train = s.config.train
-    factor = lr_factor(s.state.step, schedule_steps(s), train.warmup_steps, train.min_lr_ratio)
+    if train.schedule == "plateau":
+        factor = s.state.lr_scale
+    else:
+        factor = lr_factor(s.state.step, schedule_steps(s), train.warmup_steps, train.min_lr_ratio)
     for group in s.optimizer.param_groups:
         group["lr"] = train.lr * factor
     with autocast(s.placement):
@@ -261,7 +265,27 @@ def advance(state: LoopState, config: RunConfig, value: float, metrics: dict[str
         or (bool(train.max_steps) and state.step >= train.max_steps)
         or state.budget_spent
     )
+    if train.schedule == "plateau":
+        plateau_update(state, value)
     patience_over = train.patience > 0 and state.stale_epochs >= train.patience
     state.finished = out_of_time or patience_over
     state.stopped_early = patience_over and not out_of_time
     return improved
+
+
+PLATEAU_EPOCHS = 3  # epochs without progress the plateau schedule tolerates
+PLATEAU_FACTOR = 0.5
+PLATEAU_THRESHOLD = 1e-4  # progress: below the best by this fraction of it
+
+
+def plateau_update(state: LoopState, value: float) -> None:
+    """The plateau schedule after an epoch (torch's ReduceLROnPlateau, mode min, relative
+    threshold, no cooldown): the learning rate halves once the selection metric has not
+    improved on its best by the threshold for more than PLATEAU_EPOCHS epochs."""
+    if value < state.plateau_best * (1 - PLATEAU_THRESHOLD):
+        state.plateau_best, state.plateau_epochs = value, 0
+    else:
+        state.plateau_epochs += 1
+    if state.plateau_epochs > PLATEAU_EPOCHS:
+        state.lr_scale *= PLATEAU_FACTOR
+        state.plateau_epochs = 0

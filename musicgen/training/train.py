@@ -15,19 +15,20 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from mlflow.exceptions import MlflowException
 
 from mg.data.notes import Dataset
 from mg.errors import DatasetError
+from mg.kinds import kind_of
 from mg.models import registry
-from mg.models.saving import save_model
+from mg.models.saving import load_model, save_model
 from mg.tracking import runs as tracking
-from mg.tracking.pyfunc import Registered, log_model, register
+from mg.tracking.publish import Registered, log_model, register
 from mg.training import distributed
-from mg.training.checkpoints import LoopState, load_checkpoint, save_checkpoint, swap_in
+from mg.training.build import build_model, build_session
+from mg.training.checkpoints import load_checkpoint, save_checkpoint, swap_in
 from mg.training.config import RunConfig, TrainError, TrainRequest, check_resume_matches, resolve
-from mg.training.data import check_dataset, input_kind
+from mg.training.data import check_dataset
 from mg.training.distributed import Placement, pick_device
 from mg.training.loop import (
     Budget,
@@ -73,32 +74,33 @@ def train(
 
 def _train(request: TrainRequest, placement: Placement, progress: Progress) -> TrainResult:
     uri = tracking.resolve_tracking_uri(request.tracking_uri, os.environ)
-    if placement.is_main or request.resume:
-        tracking.connect(uri)
+    store = tracking.connect(uri) if placement.is_main or request.resume else None
     dataset = Dataset.open(request.data)
-    config = _run_config(request, dataset, placement)
+    config = _run_config(request, dataset, placement, store)
     check_dataset(dataset)
     with tracking.scratch_folder() as scratch:
         session = _session(config, dataset, placement, Path(scratch))
         if not placement.is_main:
-            _resume_state(session, request.resume, Path(scratch))
-            return _loop(session, progress, run_id=None)
+            _resume_state(session, store, request.resume, Path(scratch))
+            return fit(session, progress, run=None)
         if request.resume:
-            _resume_state(session, request.resume, Path(scratch))
-            run_id = tracking.reopen_run(request.resume)
+            _resume_state(session, store, request.resume, Path(scratch))
+            run = tracking.reopen_run(store, request.resume)
         else:
-            run_id = tracking.start_run(request.experiment, tracking.run_name(config))
-        with tracking.run_guard():
+            run = tracking.start_run(store, request.experiment, tracking.run_name(config))
+        with tracking.run_guard(run):
             if not request.resume:
-                tracking.record_run(config, dataset)
-            result = _loop(session, progress, run_id)
-            return _finish(session, result, request.register, Path(scratch))
+                run.record(config, dataset)
+            result = fit(session, progress, run)
+            return _finish(session, result, request.register, Path(scratch), run)
 
 
-def _run_config(request: TrainRequest, dataset: Dataset, placement: Placement) -> RunConfig:
+def _run_config(
+    request: TrainRequest, dataset: Dataset, placement: Placement, store: tracking.Store | None
+) -> RunConfig:
     if not request.resume:
         return resolve(request, dataset.grid, placement.world_size)
-    recorded = tracking.recorded_config(request.resume)
+    recorded = tracking.recorded_config(store, request.resume)
     check_resume_matches(request, recorded, request.resume)
     if not dataset.grid.same_tensors(recorded.grid):
         raise DatasetError(
@@ -110,44 +112,31 @@ def _run_config(request: TrainRequest, dataset: Dataset, placement: Placement) -
             f"--resume {request.resume}: the run trained on {recorded.train.world_size} "
             f"process(es); this launch has {placement.world_size}"
         )
-    tracking.check_resumable(request.resume)
+    tracking.check_resumable(store, request.resume)
     return recorded
 
 
 def _session(config: RunConfig, dataset: Dataset, placement: Placement, scratch: Path) -> Session:
-    family = registry.get(config.family)
-    kind = input_kind(family.inputs)
-    torch.manual_seed(config.train.seed)
-    model = family.build(config.model).to(placement.device)
-    train = config.train
-    pin = placement.device.type == "cuda"
-    rank, world = placement.rank, placement.world_size
-    train_loader = kind.loader(dataset, "train", train, rank, world, pin)
+    """The dataset's loaders for this process, and the session the builder makes of them."""
+    kind = kind_of(registry.get(config.family))
+    model = build_model(config, placement.device)
+    train, pin = config.train, placement.device.type == "cuda"
+    train_loader = kind.loader(dataset, "train", train, placement.rank, placement.world_size, pin)
     valid_loader = kind.loader(dataset, "valid", train, 0, 1, pin) if placement.is_main else None
-    batches = distributed.all_min(train_loader.batches, placement)
-    if batches == 0:
-        raise DatasetError(
-            f"{dataset.root}: the train split gives a process no batch ({world} processes)"
-        )
-    optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
-    scaler = torch.amp.GradScaler(
-        placement.device.type, enabled=placement.amp_dtype == torch.float16
-    )
-    planned = train.epochs * batches
-    if train.max_steps:
-        planned = min(planned, train.max_steps)
-    session = Session(
-        config, family, kind, model, distributed.wrap(model, placement), optimizer, scaler,
-        train_loader, valid_loader, placement, LoopState(), scratch / "checkpoint", planned,
-    )  # fmt: skip
-    return session
+    try:
+        loaders = (train_loader, valid_loader)
+        return build_session(config, kind, model, loaders, placement, scratch / "checkpoint")
+    except DatasetError as exc:
+        raise DatasetError(f"{dataset.root}: {exc}") from None
 
 
-def _resume_state(session: Session, run_id: str | None, scratch: Path) -> None:
+def _resume_state(
+    session: Session, store: tracking.Store | None, run_id: str | None, scratch: Path
+) -> None:
     """Load the run's last complete checkpoint (none yet: start from the beginning)."""
-    if not run_id:
+    if not run_id or store is None:
         return
-    downloaded = tracking.download_checkpoint(run_id, scratch / "download")
+    downloaded = tracking.download_checkpoint(store, run_id, scratch / "download")
     if downloaded is None:
         return
     shutil.rmtree(session.work, ignore_errors=True)
@@ -157,8 +146,10 @@ def _resume_state(session: Session, run_id: str | None, scratch: Path) -> None:
         session.scaler.load_state_dict(session.state.scaler)
 
 
-def _loop(session: Session, progress: Progress, run_id: str | None) -> TrainResult:
-    state, main = session.state, session.placement.is_main
+def fit(session: Session, progress: Progress, run: tracking.Run | None) -> TrainResult:
+    """Epochs until the config says stop, each validated, logged and checkpointed (rank 0,
+    `run`); the best weights stay in the session's `work/best` (see `load_best`)."""
+    state = session.state
     metrics = dict(state.history[-1]) if state.history else {}
     session.budget = Budget(session.config.train.time_budget, state.seconds)
     announce_run(progress, session)
@@ -167,17 +158,22 @@ def _loop(session: Session, progress: Progress, run_id: str | None) -> TrainResu
         metrics = train_epoch(session, epoch, progress)
         metrics.update(validate(session))
         improved = advance(state, session.config, metrics[session.kind.selection_metric], metrics)
-        if main:
-            tracking.log_epoch(metrics, epoch)
-            _checkpoint(session, improved)
+        if run is not None:
+            run.log_metrics(metrics, epoch)
+            _checkpoint(session, improved, run)
             progress.epoch_end(epoch, metrics)
     return TrainResult(
-        run_id, state.epoch, state.step, metrics, session.kind.selection_metric,
+        run.run_id if run else None, state.epoch, state.step, metrics, session.kind.selection_metric,
         state.best_value, state.best_epoch, state.stopped_early, state.budget_spent,
     )  # fmt: skip
 
 
-def _checkpoint(session: Session, improved: bool) -> None:
+def load_best(session: Session) -> None:
+    """Put the best epoch's weights (the checkpoint `fit` kept) back into the model."""
+    session.model.load_state_dict(load_model(session.work / "best").model.state_dict())
+
+
+def _checkpoint(session: Session, improved: bool, run: tracking.Run) -> None:
     """Save best (when it improved) and last locally, atomically; then upload both."""
     config, work = session.config, session.work
     if improved:
@@ -189,16 +185,20 @@ def _checkpoint(session: Session, improved: bool) -> None:
     save_checkpoint(
         work / "state", config.family, session.model, config.grid, session.optimizer, session.state
     )
-    tracking.upload_checkpoint(work, session.state.epoch, session.state.step)
+    run.upload_checkpoint(work, session.state.epoch, session.state.step)
 
 
 def _finish(
-    session: Session, result: TrainResult, register_as: str | None, scratch: Path
+    session: Session,
+    result: TrainResult,
+    register_as: str | None,
+    scratch: Path,
+    run: tracking.Run,
 ) -> TrainResult:
     """Samples from the best checkpoint, the logged model, the registered version."""
     best = session.work / "best"
     metric = session.kind.selection_metric
-    tracking.set_tags(
+    run.set_tags(
         {
             "mg.best_epoch": str(result.best_epoch),
             "mg.epochs": str(result.epochs),
@@ -207,13 +207,12 @@ def _finish(
             "mg.selection_metric": metric,
         }
     )
-    tracking.log_epoch({f"best/{metric}": result.best_value}, result.epochs)
+    run.log_metrics({f"best/{metric}": result.best_value}, result.epochs)
     samples = scratch / "samples"
     if write_samples(best, samples, session.config.train.samples, session.config.train.seed):
-        tracking.log_folder(samples, "samples")
-    result.model_uri = log_model(best, scratch)
+        run.log_folder(samples, "samples")
+    logged = log_model(run, best, scratch)
+    result.model_uri = logged.uri
     if register_as:
-        result.registered = register(
-            register_as, result.model_uri, metric, result.best_value, result.run_id
-        )
+        result.registered = register(run, register_as, logged, metric, result.best_value)
     return result

@@ -21,8 +21,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from mlflow.tracking import fluent as mlflow_fluent
-from mlflow.tracking._tracking_service import utils as mlflow_tracking_utils
 from typer.testing import CliRunner
 
 from mg.cli.app import app
@@ -82,27 +80,15 @@ def _backend(kind: str, folder: Path) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def team(server, dataset) -> dict[str, TrainResult]:
     """Two users' runs over HTTP: an LSTM registered as MODEL (and evaluated), then a GRU."""
-    with pytest.MonkeyPatch.context() as patch:
-        _keep_mlflow_globals(patch)
-        runs = {
-            backbone: train(_tiny(dataset, server["address"], backbone, register))
-            for backbone, register in (("lstm", MODEL), ("gru", None))
-        }
-        evaluate = ["evaluate", "--model-uri", f"models:/{MODEL}@champion", "--data", str(dataset)]
-        evaluate += ["--num", "1", "--tracking-uri", server["address"]]
-        result = CliRunner().invoke(app, evaluate)
-        assert result.exit_code == 0, result.output
+    runs = {
+        backbone: train(_tiny(dataset, server["address"], backbone, register))
+        for backbone, register in (("lstm", MODEL), ("gru", None))
+    }
+    evaluate = ["evaluate", "--model-uri", f"models:/{MODEL}@champion", "--data", str(dataset)]
+    evaluate += ["--num", "1", "--tracking-uri", server["address"]]
+    result = CliRunner().invoke(app, evaluate)
+    assert result.exit_code == 0, result.output
     return runs
-
-
-def _keep_mlflow_globals(patch: pytest.MonkeyPatch) -> None:
-    """The trainer sets MLflow's process-wide tracking URI and active experiment (and their
-    environment variables): have `patch` put them back, so that no later test talks to a
-    server that is gone, or logs into an experiment id of another store."""
-    patch.setattr(mlflow_tracking_utils, "_tracking_uri", mlflow_tracking_utils._tracking_uri)
-    patch.setattr(mlflow_fluent, "_active_experiment_id", mlflow_fluent._active_experiment_id)
-    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID"):
-        patch.setenv(name, os.environ.get(name, ""))  # restored (or removed) when patch undoes
 
 
 def _tiny(data: Path, uri: str, backbone: str, register: str | None) -> TrainRequest:
@@ -158,9 +144,7 @@ def test_both_runs_read_back_through_the_rest_api(server, team):
 
 def test_champion_generates_over_http(server, team, tmp_path, monkeypatch):
     assert team["lstm"].registered.champion
-    # As in a teammate's fresh shell, where only MLFLOW_TRACKING_URI names the server (earlier
-    # in-process tests may have left MLflow's process-wide URI, which would take precedence).
-    monkeypatch.setattr(mlflow_tracking_utils, "_tracking_uri", None)
+    # As in a teammate's fresh shell, where only MLFLOW_TRACKING_URI names the server.
     env = {"MLFLOW_TRACKING_URI": server["address"]}
     out = tmp_path / "out"
     uri = f"models:/{MODEL}@champion"

@@ -21,8 +21,10 @@ from generation_fixture import (
 from mlflow import MlflowClient
 
 from mg.errors import ModelLoadError
-from mg.generation.generate import GenerateOptions, generate, read_primer, read_text_primer
+from mg.generation.generate import GenerateOptions, generate
 from mg.generation.sampling import SamplingOptions, generate_notes
+from mg.kinds.notes import read_primer
+from mg.kinds.text import read_text_primer
 from mg.models import registry
 from mg.models.saving import load_model, save_model
 from mg.representation import read_file

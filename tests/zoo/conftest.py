@@ -11,7 +11,6 @@ import json
 import zlib
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -25,6 +24,7 @@ from mg.representation import (
     segment_notes,
 )
 from mg.representation.grid import Grid
+from mg.representation.transpose import shift_pitches
 
 DATA = Path(__file__).parents[2] / ".." / "shared" / "data" / "nottingham"
 MIDI_FILES = sorted((DATA / "MIDI").glob("*.mid"))[::200]  # 16 tunes spread over the collection
@@ -32,17 +32,8 @@ ABC_FILE = DATA / "ABC_cleaned" / "ashover.abc"  # 46 tunes
 ABC_TRANSPOSES = (0, 2)
 
 
-def transposed(notes: np.ndarray, semitones: int) -> np.ndarray:
-    out = np.zeros_like(notes)
-    if semitones >= 0:
-        out[:, semitones:] = notes[:, : notes.shape[1] - semitones]
-    else:
-        out[:, :semitones] = notes[:, -semitones:]
-    return out
-
-
 def piece_rows(piece, source: str, transpose: int, grid: Grid) -> list[SegmentRow]:
-    notes = transposed(piece.notes, transpose)
+    notes = shift_pitches(piece.notes, transpose)
     context = context_matrix(notes, grid.steps_per_beat)
     note_segments = segment_notes(notes, grid).notes
     context_segments = segment_notes(context, grid).notes

@@ -26,16 +26,6 @@ def roll_to_notes(roll: np.ndarray, velocity: int = VELOCITY) -> np.ndarray:
     return np.stack([pressed, articulated, pressed * np.uint8(velocity)], axis=-1)
 
 
-def transpose_roll(roll: np.ndarray, shift: int) -> np.ndarray:
-    """Shift every note by `shift` semitones (callers keep the notes within range)."""
-    out = np.zeros_like(roll)
-    if shift >= 0:
-        out[:, shift:] = roll[:, : roll.shape[1] - shift]
-    else:
-        out[:, :shift] = roll[:, -shift:]
-    return out
-
-
 def allowed_shifts(roll: np.ndarray, limit: int) -> np.ndarray:
     """Shifts in −limit..+limit that keep every note of the piece inside the pitch range."""
     used = np.flatnonzero(roll.any(axis=0))

@@ -16,6 +16,7 @@ import torch
 from torch.nn import functional as F
 
 from mg.evaluation.polyphonic.conversion import collate, length_batches, piece_arrays
+from mg.models.protocol import NoteBatch
 from mg.representation.grid import Grid
 
 
@@ -61,12 +62,17 @@ def model_nll(
     total = FrameNll(0.0, 0)
     for indices in length_batches([len(p["position"]) for p in pieces], frames_per_batch, None):
         batch = collate([pieces[i] for i in indices])
-        distribution = model(batch).time_slice(slice(None, -1))
-        log_p = distribution.log_prob(batch.notes[:, 1:]).double()
-        mask = batch.mask[:, 1:]
-        total = total + FrameNll(float(-(log_p * mask).sum()), int(mask.sum()))
+        total = total + batch_nll(batch, model(batch))
     model.train(was_training)
     return total
+
+
+def batch_nll(batch: NoteBatch, distribution) -> FrameNll:
+    """The metric of one batch of whole pieces (from `collate`) under the model's output on it:
+    every real frame after the silent first one, predicted from the frames before it."""
+    log_p = distribution.time_slice(slice(None, -1)).log_prob(batch.notes[:, 1:]).double()
+    mask = batch.mask[:, 1:]
+    return FrameNll(float(-(log_p * mask).sum()), int(mask.sum()))
 
 
 def prepare(rolls: list[np.ndarray], grid: Grid) -> list[dict[str, np.ndarray]]:

@@ -1,15 +1,18 @@
 """The protocol: train on the training split, choose the epoch on the validation split only,
 report the test split once, per model; every run tracked in MLflow.
 
-Training sees whole pieces (grouped by length, padded, masked), each transposed by a random
-shift in −k…+k semitones every epoch (training split only; validation and test stay as
-published). The best-validation weights are kept (early stopping) and the learning rate halves
-when validation stops improving. A wall-clock budget bounds each model.
+Each model is trained by the trainer (`mg.training`: the one builder, the loop, checkpoints,
+mixed precision on CUDA) with the protocol's data and settings: whole pieces, each training piece
+transposed by a random shift in −k…+k semitones every epoch (validation and test stay as
+published), Adam (AdamW without decay) at a learning rate that halves when validation stops
+improving, early stopping on validation, and a wall-clock budget per model. The best-validation
+weights are then scored once on the test split.
 """
 
 from __future__ import annotations
 
-import copy
+import contextlib
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -18,20 +21,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mg.evaluation.polyphonic.conversion import (
-    allowed_shifts,
-    collate,
-    length_batches,
-    piece_arrays,
-    transpose_roll,
-)
 from mg.evaluation.polyphonic.loaders import Splits, load, subset
 from mg.evaluation.polyphonic.markov import fit_markov
 from mg.evaluation.polyphonic.nll import model_nll, prepare
+from mg.evaluation.polyphonic.pieces import PIECES, VALID_FRAMES_PER_BATCH, PieceLoader
 from mg.evaluation.polyphonic.report import merge_results, plot, render
-from mg.evaluation.polyphonic.tracking import Tracker
+from mg.evaluation.polyphonic.tracking import Tracker, log_figures
+from mg.kinds.notes import NOTES
 from mg.models import registry
 from mg.representation.grid import Grid
+from mg.training import distributed
+from mg.training.build import build_model, build_session
+from mg.training.config import RunConfig, TrainError, run_config
+from mg.training.distributed import Placement
+from mg.training.loop import Quiet
+from mg.training.train import fit, load_best
 
 
 @dataclass(frozen=True)
@@ -103,21 +107,43 @@ def model_specs(
     return [ModelSpec(f, b, preset, given if i == 0 else shared) for i, (f, b) in enumerate(pairs)]
 
 
-def build_model(spec: ModelSpec, grid: Grid) -> torch.nn.Module:
+def spec_config(spec: ModelSpec, settings: Settings) -> RunConfig:
+    """The run config the trainer builds one benchmark model from."""
+    model = {"backbone": spec.backbone, **spec.overrides}
+    train = {
+        "lr": settings.learning_rate,
+        "weight_decay": 0.0,
+        "grad_clip": settings.clip,
+        "warmup_steps": 0,
+        "schedule": "plateau",
+        "epochs": settings.max_epochs,
+        "patience": settings.patience,
+        "time_budget": settings.budget_seconds,
+        "seed": settings.seed,
+        "samples": 0,
+    }
+    try:
+        return run_config(spec.family, spec.preset, settings.grid, model, train)
+    except TrainError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def note_config(spec: ModelSpec, settings: Settings) -> RunConfig:
+    """`spec_config`, refused for a family that does not read note matrices."""
+    config = spec_config(spec, settings)
     family = registry.get(spec.family)
-    if family.inputs != "notes":
+    if family.inputs != NOTES.name:
         raise ValueError(f"{spec.family} reads {family.inputs}, not note matrices")
-    config = family.make_config(spec.preset, grid, backbone=spec.backbone, **spec.overrides)
-    return family.build(config)
+    return config
 
 
 def parameter_count(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def matched_hidden(spec: ModelSpec, grid: Grid, target: int) -> ModelSpec:
+def matched_hidden(spec: ModelSpec, settings: Settings, target: int) -> ModelSpec:
     """The spec with `hidden` chosen so its parameter count is closest to `target`."""
-    count = lambda h: parameter_count(build_model(_with(spec, hidden=h), grid))  # noqa: E731
+    count = lambda h: parameter_count(build_model(note_config(_with(spec, hidden=h), settings)))  # noqa: E731
     low, high = 4, 2048
     while high - low > 1:
         middle = (low + high) // 2
@@ -160,78 +186,76 @@ def run_model(
     spec: ModelSpec,
     splits: Splits,
     settings: Settings,
-    tracker: Tracker,
+    tracker: Tracker | None,
     say: Callable[[str], None] = print,
-) -> Result:
-    """Train one model under the protocol and return its figures (MLflow run included)."""
-    torch.manual_seed(settings.seed)
-    rng = np.random.default_rng(settings.seed)
-    model = build_model(spec, settings.grid)
+    placement: Placement | None = None,
+) -> Result | None:
+    """Train one model under the protocol and return its figures (MLflow run included).
+
+    Under torchrun every rank trains its share of each epoch; rank 0 (with the tracker)
+    validates, checkpoints, tests and returns the figures, the other ranks return None."""
+    placement = placement or Placement()
+    config = note_config(spec, settings)
+    model = build_model(config, placement.device)
     set_pressed_prior(model, splits.train)
-    config = asdict(model.config)
-    valid_pieces = prepare(splits.valid, settings.grid)
-    params = {f"model.{k}": v for k, v in config.items()} | settings.params()
-    params |= {"model.family": spec.family, "model.preset": spec.preset, "data": splits.source}
-    label = model_label(spec.family, config)
-    with tracker.run(label, params) as run:
-        result = _train(model, splits, valid_pieces, settings, rng, run, say)
-        result.label, result.config = label, config
-        result.test_nll = model_nll(model, prepare(splits.test, settings.grid)).mean
-        run.finish(result)
+    label = model_label(spec.family, asdict(config.model))
+    params = {k: v for k, v in config.params().items() if not k.startswith("train.")}
+    params |= settings.params() | {"data": splits.source}
+    tracked = tracker.run(label, params) if tracker else contextlib.nullcontext()
+    with tracked as run, tempfile.TemporaryDirectory(prefix="mg-bench-") as work:
+        loaders = piece_loaders(splits, settings, placement)
+        session = build_session(config, PIECES, model, loaders, placement, Path(work))
+        trained = fit(session, EpochLines(say) if run else Quiet(), run)
+        if run is None:
+            return None
+        load_best(session)
+        result = Result(
+            label,
+            parameter_count(model),
+            trained.best_value,
+            model_nll(model, prepare(splits.test, settings.grid)).mean,
+            session.state.seconds,
+            trained.epochs,
+            trained.best_epoch,
+            [epoch["valid/nll_frame"] for epoch in session.state.history],
+            run.run_id,
+            asdict(config.model),
+        )
+        log_figures(run, result)
     say(f"{label}: valid {result.valid_nll:.3f}, test {result.test_nll:.3f}")
     return result
 
 
-def _train(model, splits, valid_pieces, settings, rng, run, say) -> Result:
-    optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
-    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, factor=0.5, patience=3)
-    start = time.perf_counter()
-    deadline = start + settings.budget_seconds
-    curve, best, best_state, best_epoch, epoch = [], float("inf"), None, 0, 0
-    for epoch in range(1, settings.max_epochs + 1):
-        train_loss = _epoch(model, optimiser, splits.train, settings, rng, deadline)
-        valid = model_nll(model, valid_pieces).mean
-        curve.append(valid)
-        plateau.step(valid)
-        elapsed = time.perf_counter() - start
-        run.log_epoch(epoch, train_loss, valid, optimiser.param_groups[0]["lr"], elapsed)
-        say(f"  epoch {epoch}: train {train_loss:.3f}  valid {valid:.3f}  ({elapsed:.0f} s)")
-        if valid < best:
-            best, best_epoch, best_state = valid, epoch, copy.deepcopy(model.state_dict())
-        if epoch - best_epoch >= settings.patience or time.perf_counter() >= deadline:
-            break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    seconds = time.perf_counter() - start
-    params = parameter_count(model)
-    return Result("", params, best, float("nan"), seconds, epoch, best_epoch, curve)
+def piece_loaders(
+    splits: Splits, settings: Settings, placement: Placement
+) -> tuple[PieceLoader, PieceLoader | None]:
+    """This process's training pieces (its share of every epoch's batches), and on rank 0 the
+    validation pieces."""
+    rng = np.random.default_rng(settings.seed)
+    rank, world = placement.rank, placement.world_size
+    train = PieceLoader(
+        splits.train, settings.grid, settings.frames_per_batch, settings.transpose, rng, rank, world
+    )
+    if not placement.is_main:
+        return train, None
+    return train, PieceLoader(splits.valid, settings.grid, VALID_FRAMES_PER_BATCH)
 
 
-def _epoch(model, optimiser, rolls, settings, rng, deadline) -> float:
-    """One pass over the (transposed) training pieces; stops early at the deadline."""
-    model.train()
-    losses = []
-    for indices in length_batches([len(r) for r in rolls], settings.frames_per_batch, rng):
-        pieces = [
-            piece_arrays(_augment(rolls[i], settings.transpose, rng), settings.grid)
-            for i in indices
-        ]
-        batch = collate(pieces)
-        loss, parts = model.loss(batch, model(batch))
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), settings.clip)
-        optimiser.step()
-        losses.append(float(parts["nll_pressed"].detach()))
-        if time.perf_counter() >= deadline:
-            break
-    return float(np.mean(losses)) if losses else float("nan")
+class EpochLines:
+    """The trainer's progress as one line per epoch."""
 
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say = say
 
-def _augment(roll: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
-    if limit <= 0:
-        return roll
-    return transpose_roll(roll, int(rng.choice(allowed_shifts(roll, limit))))
+    def epoch_start(self, epoch: int, batches: int) -> None:
+        pass
+
+    def batch_end(self, loss: float, frames_per_s: float) -> None:
+        pass
+
+    def epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
+        train, valid = metrics["train/loss"], metrics["valid/nll_frame"]
+        self.say(f"  epoch {epoch}: train {train:.3f}  valid {valid:.3f}")
 
 
 def run_benchmark(
@@ -239,24 +263,28 @@ def run_benchmark(
     splits: Splits,
     specs: list[ModelSpec],
     settings: Settings,
-    tracker: Tracker,
+    tracker: Tracker | None,
     say: Callable[[str], None] = print,
+    placement: Placement | None = None,
 ) -> list[Result]:
     """The Markov floor, then every model (the budget shared evenly); hidden sizes after the
-    first model's are matched to its parameter count unless given."""
+    first model's are matched to its parameter count unless given. Without a tracker (ranks
+    other than 0) only the models' training runs."""
     say(f"{dataset}: {splits.sizes()} pieces, {splits.frames('train')} training frames")
-    results = [run_markov(splits, tracker)]
-    say(f"per-pitch Markov: valid {results[0].valid_nll:.3f}, test {results[0].test_nll:.3f}")
+    results = [run_markov(splits, tracker)] if tracker else []
+    for markov in results:
+        say(f"per-pitch Markov: valid {markov.valid_nll:.3f}, test {markov.test_nll:.3f}")
     share = settings.budget_seconds / max(len(specs), 1)
     per_model = replace(settings, budget_seconds=share)
     target = None
     for spec in specs:
         if target is not None and "hidden" not in spec.overrides:
-            spec = matched_hidden(spec, settings.grid, target)
+            spec = matched_hidden(spec, settings, target)
         say(f"{spec.label}: {spec.overrides or 'preset ' + spec.preset}, {share / 60:.1f} min")
-        result = run_model(spec, splits, per_model, tracker, say)
-        target = result.parameters if target is None else target
-        results.append(result)
+        if target is None:
+            target = parameter_count(build_model(note_config(spec, settings)))
+        result = run_model(spec, splits, per_model, tracker, say, placement)
+        results += [result] if result else []
     return results
 
 
@@ -286,19 +314,28 @@ def run_polyphonic(
     specs: list[ModelSpec],
     settings: Settings,
     report: Path,
-    tracking_uri: str | None = None,
+    tracking_uri: str,
     pieces: int | None = None,
     command: str = "",
     say: Callable[[str], None] = print,
+    placement: Placement | None = None,
 ) -> list[Result]:
-    """`mg benchmark polyphonic`: load, train and test every model, write the table and plot."""
+    """`mg benchmark polyphonic`: load, train and test every model, write the table and plot
+    (rank 0 under torchrun; the other ranks only train)."""
+    placement = placement or Placement()
     splits = load(path)
     if pieces:
         splits = subset(splits, pieces)
     if splits.dropped_notes:
         say(f"{path}: {splits.dropped_notes} notes outside MIDI 21..108 dropped")
-    tracker = Tracker(tracking_uri, f"benchmark-{dataset}")
-    results = run_benchmark(dataset, splits, specs, settings, tracker, say)
+    distributed.start(placement)
+    try:
+        if not placement.is_main:
+            return run_benchmark(dataset, splits, specs, settings, None, lambda _: None, placement)
+        tracker = Tracker(tracking_uri, f"benchmark-{dataset}")
+        results = run_benchmark(dataset, splits, specs, settings, tracker, say, placement)
+    finally:
+        distributed.stop()
     for written in publish(dataset, results, settings, report, tracker, command):
         say(f"wrote {written}")
     return results

@@ -9,10 +9,10 @@ from mg.evaluation.polyphonic.conversion import (
     collate,
     piece_arrays,
     roll_to_notes,
-    transpose_roll,
 )
 from mg.representation import context_matrix
 from mg.representation.grid import Grid
+from mg.representation.transpose import shift_pitches
 
 
 def _roll() -> np.ndarray:
@@ -53,7 +53,7 @@ def test_transposition_stays_inside_the_keyboard():
     roll = np.zeros((2, 88), np.uint8)
     roll[0, 2], roll[1, 84] = 1, 1
     assert allowed_shifts(roll, 6).tolist() == [-2, -1, 0, 1, 2, 3]
-    shifted = transpose_roll(roll, -2)
+    shifted = shift_pitches(roll, -2)
     assert np.flatnonzero(shifted[0]).tolist() == [0] and np.flatnonzero(shifted[1]).tolist() == [
         82
     ]
