@@ -14,6 +14,7 @@ from mg.cli import (
     generate_cmd,
     ingest_cmd,
     inspect_cmd,
+    serve_cmd,
     train_cmd,
     ui_cmd,
     zoo_cmd,
@@ -39,6 +40,7 @@ app.command("evaluate")(evaluate_cmd.evaluate)
 app.add_typer(benchmark_cmd.app, name="benchmark")
 app.command("compare")(compare_cmd.compare)
 app.command("ui")(ui_cmd.ui)
+app.command("serve")(serve_cmd.serve)
 
 
 def _version(value: bool) -> None:

@@ -39,17 +39,22 @@ def open_model(
     uri: str, tracking_uri: str | None = None, device: str = "cpu"
 ) -> tuple[LoadedModel, ModelSource]:
     """Load the model a URI names; any problem is one ModelLoadError naming the URI."""
+    with tempfile.TemporaryDirectory(prefix="mg-model-") as scratch:
+        folder, source = fetch_model(uri, tracking_uri, Path(scratch))
+        return load_model(model_folder(folder, uri), device), source
+
+
+def fetch_model(uri: str, tracking_uri: str | None, scratch: Path) -> tuple[Path, ModelSource]:
+    """The folder a URI names: downloaded into `scratch` for `models:/` and `runs:/`, the
+    folder itself when local (an mg model folder, or a logged MLflow model holding one)."""
     if uri.startswith(("models:/", "runs:/")):
-        with tempfile.TemporaryDirectory(prefix="mg-model-") as scratch:
-            folder, source = _download(uri, tracking_uri, Path(scratch))
-            return load_model(model_folder(folder, uri), device), source
+        return _download(uri, tracking_uri, scratch)
     folder = _local_path(uri)
     if not folder.exists():
         raise ModelLoadError(f"{uri}: no such model folder")
     if not folder.is_dir():
         raise ModelLoadError(f"{uri}: not an mg model (a file, not a model folder)")
-    located = model_folder(folder, uri)
-    return load_model(located, device), ModelSource(uri, _slug(folder.resolve().name))
+    return folder, ModelSource(uri, _slug(folder.resolve().name))
 
 
 def _local_path(uri: str) -> Path:
