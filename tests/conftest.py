@@ -1,12 +1,66 @@
-"""Project-wide test settings."""
+"""Project-wide fixtures: one BLAS thread, the grid, and the optional shared data.
+
+The shared data (the Nottingham MIDI/ABC collection and the
+polyphonic benchmark's .mat files) lives outside the repository: `$MG_SHARED_DATA`, else
+`../shared/data` beside the checkout. Tests that need it ask for `shared_data` (or
+`nottingham`, `polyphonic`) and skip with one line when it is not there.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import pytest
 import torch
 
+from mg.representation.grid import Grid
+
+pytest_plugins = ["tests.fixtures.training", "tests.fixtures.generation"]
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    """Where the shared data would be: $MG_SHARED_DATA, else ../shared/data beside the repo."""
+    given = os.environ.get("MG_SHARED_DATA")
+    return Path(given) if given else (REPO.parent / "shared" / "data").resolve()
+
+
+def _shared(*parts: str) -> Path:
+    folder = shared_data_dir().joinpath(*parts)
+    if not folder.is_dir():
+        pytest.skip(f"needs the shared data: no {folder} (set MG_SHARED_DATA)")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared data folder; the test skips when it is absent."""
+    return _shared()
+
+
+@pytest.fixture(scope="session")
+def nottingham() -> Path:
+    """The Nottingham collection (MIDI/ and ABC_cleaned/); skips when absent."""
+    return _shared("nottingham")
+
+
+@pytest.fixture(scope="session")
+def polyphonic() -> Path:
+    """The polyphonic benchmark's .mat files; skips when absent."""
+    return _shared("polyphonic")
+
+
+@pytest.fixture(scope="session")
+def grid() -> Grid:
+    return Grid()
+
 
 @pytest.fixture(autouse=True, scope="session")
-def _one_torch_thread():
-    """Tiny models on a 2-core machine run ~10x faster on one thread than fighting over two."""
+def one_torch_thread():
+    """Tiny models on a shared 2-core machine run several times faster on one thread than with
+    OpenMP's threads fighting over the cores; every test runs on one."""
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

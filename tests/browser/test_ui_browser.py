@@ -6,7 +6,6 @@ DOM after the app's scripts fetched the runs over the REST API and rendered them
 
 from __future__ import annotations
 
-import importlib.util
 import struct
 from pathlib import Path
 
@@ -15,13 +14,10 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from mg.tracking.ui import free_port, local_spec, running_server
+from scripts import screenshot
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("screenshot", ROOT / "scripts" / "screenshot.py")
-screenshot = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(screenshot)
 
 CURVES = {"tiny-lstm": [3.0, 2.4, 2.1, 2.05], "tiny-gru": [2.9, 2.5, 2.3, 2.2]}
 

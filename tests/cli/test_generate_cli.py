@@ -6,23 +6,18 @@ import _pickle
 import math
 import pickle
 import re
-import sys
 from pathlib import Path
 
 import cloudpickle
 import pytest
 from typer.testing import CliRunner
 
-# the shared model fixture lives beside the library tests
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "musicgen"))
-from generation_fixture import dataset_and_model, mlflow_store  # noqa: E402
-
-from mg.cli.app import app  # noqa: E402
+from mg.cli.app import app
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    return dataset_and_model(tmp_path_factory.getbasetemp())
+def built(tiny_model):
+    return tiny_model
 
 
 def run(*args: str):
@@ -51,8 +46,8 @@ def test_generate_writes_the_files_it_lists(built, tmp_path):
         ("ftp://host/model", "not a model URI"),
     ],
 )
-def test_a_bad_uri_is_one_line_and_exit_1(built, tmp_path_factory, tmp_path, uri, words):
-    store = mlflow_store(tmp_path_factory.getbasetemp(), built[0])
+def test_a_bad_uri_is_one_line_and_exit_1(model_store, tmp_path, uri, words):
+    store = model_store
     result = run(
         "generate", "--model-uri", uri, "--out", tmp_path / "out", "--tracking-uri", store.uri
     )
@@ -62,11 +57,11 @@ def test_a_bad_uri_is_one_line_and_exit_1(built, tmp_path_factory, tmp_path, uri
     assert "Traceback" not in result.output
 
 
-def test_mg_generate_never_unpickles(built, tmp_path_factory, tmp_path, monkeypatch):
+def test_mg_generate_never_unpickles(built, model_store, tmp_path, monkeypatch):
     """Safe loading: the test fails if pickle loads anything while `mg generate` fetches a
     registered model from MLflow, loads it and samples. One run first, unpatched, so that
     modules imported lazily on the way never bind the patched functions."""
-    store = mlflow_store(tmp_path_factory.getbasetemp(), built[0])
+    store = model_store
     uris = (f"models:/{store.name}@champion", f"runs:/{store.run_id}/model")
     args = ("--steps", 16, "--out", tmp_path, "--tracking-uri", store.uri)
     assert run("generate", "--model-uri", uris[0], *args).exit_code == 0
@@ -105,8 +100,8 @@ def test_options_out_of_range_are_usage_errors(built):
     assert run("generate", "--model-uri", built[1], "--top-p", 1.5).exit_code == 2
 
 
-def test_evaluate_prints_finite_nlls_and_logs_to_the_run(built, tmp_path_factory):
-    store = mlflow_store(tmp_path_factory.getbasetemp(), built[0])
+def test_evaluate_prints_finite_nlls_and_logs_to_the_run(built, model_store):
+    store = model_store
     result = run(
         "evaluate", "--model-uri", f"models:/{store.name}/1", "--data", built[0],
         "--num", 2, "--tracking-uri", store.uri,

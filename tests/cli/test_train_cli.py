@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import socket
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import torch
@@ -18,22 +15,8 @@ from typer.testing import CliRunner
 
 from mg.cli.app import app
 from mg.representation.grid import Grid
+from tests.fixtures.training import build_train_dataset
 
-
-def _train_fixture():
-    """The trainer tests' dataset and store fixtures (tests/musicgen/train_fixture.py)."""
-    if "train_fixture" in sys.modules:
-        return sys.modules["train_fixture"]
-    path = Path(__file__).resolve().parents[1] / "musicgen" / "train_fixture.py"
-    spec = importlib.util.spec_from_file_location("train_fixture", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["train_fixture"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-fixtures = _train_fixture()
-train_data, mlflow_store, in_store = fixtures.train_data, fixtures.mlflow_store, fixtures.in_store
 runner = CliRunner()
 
 
@@ -49,7 +32,7 @@ def one_error_line(result) -> str:
 
 
 @pytest.fixture(scope="module")
-def finished_run(train_data, in_store) -> str:  # noqa: F811
+def finished_run(train_data, in_store) -> str:
     """`mg train` for real (a tiny model, two steps), registered; returns its stdout."""
     name = f"cli-{uuid.uuid4().hex[:8]}"
     result = mg_train(
@@ -64,7 +47,7 @@ def run_id_of(stdout: str) -> str:
     return stdout.split()[1].rstrip(":")
 
 
-def test_train_prints_the_run_the_model_and_the_registered_version(finished_run, in_store):  # noqa: F811
+def test_train_prints_the_run_the_model_and_the_registered_version(finished_run, in_store):
     lines = finished_run.splitlines()
     assert lines[0].startswith("run ") and "1 epochs, 2 steps" in lines[0]
     assert "best valid/nll_frame" in lines[0]
@@ -77,17 +60,17 @@ def test_train_prints_the_run_the_model_and_the_registered_version(finished_run,
     assert run.info.status == "FINISHED" and run.data.params["train.max_steps"] == "2"
 
 
-def test_missing_dataset_folder(tmp_path, in_store):  # noqa: F811
+def test_missing_dataset_folder(tmp_path, in_store):
     line = one_error_line(mg_train("--data", str(tmp_path / "nope"), "--tracking-uri", in_store))
     assert "nope" in line and "no such dataset folder" in line
 
 
-def test_empty_dataset_folder(tmp_path, in_store):  # noqa: F811
+def test_empty_dataset_folder(tmp_path, in_store):
     line = one_error_line(mg_train("--data", str(tmp_path), "--tracking-uri", in_store))
     assert str(tmp_path) in line and "manifest.json" in line
 
 
-def test_manifest_of_another_schema_version(tmp_path, train_data, in_store):  # noqa: F811
+def test_manifest_of_another_schema_version(tmp_path, train_data, in_store):
     copy = tmp_path / "v2"
     shutil.copytree(train_data, copy)
     manifest = json.loads((copy / "manifest.json").read_text())
@@ -96,7 +79,7 @@ def test_manifest_of_another_schema_version(tmp_path, train_data, in_store):  # 
     assert "schema version 2" in line
 
 
-def test_unreachable_tracking_server_fails_in_seconds(train_data):  # noqa: F811
+def test_unreachable_tracking_server_fails_in_seconds(train_data):
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -107,8 +90,8 @@ def test_unreachable_tracking_server_fails_in_seconds(train_data):  # noqa: F811
     assert time.monotonic() - start < 15
 
 
-def test_resume_on_a_dataset_of_another_grid(finished_run, in_store, tmp_path):  # noqa: F811
-    other = fixtures.build_train_dataset(tmp_path / "other", Grid(bars=2, low=36, high=95))
+def test_resume_on_a_dataset_of_another_grid(finished_run, train_corpus, in_store, tmp_path):
+    other = build_train_dataset(train_corpus, tmp_path / "other", Grid(bars=2, low=36, high=95))
     run_id = run_id_of(finished_run)
     line = one_error_line(
         mg_train("--data", str(other), "--resume", run_id, "--tracking-uri", in_store)
@@ -116,7 +99,7 @@ def test_resume_on_a_dataset_of_another_grid(finished_run, in_store, tmp_path): 
     assert f"does not match the grid of --resume {run_id}'s model" in line
 
 
-def test_resume_of_a_finished_run_or_with_other_options(finished_run, train_data, in_store):  # noqa: F811
+def test_resume_of_a_finished_run_or_with_other_options(finished_run, train_data, in_store):
     run_id = run_id_of(finished_run)
     common = ("--data", str(train_data), "--resume", run_id, "--tracking-uri", in_store)
     assert "already finished" in one_error_line(mg_train(*common))
@@ -128,7 +111,7 @@ def test_resume_of_a_finished_run_or_with_other_options(finished_run, train_data
     assert "no such run" in line
 
 
-def test_bad_options_are_one_line(train_data, in_store):  # noqa: F811
+def test_bad_options_are_one_line(train_data, in_store):
     common = ("--data", str(train_data), "--tracking-uri", in_store, "--preset", "tiny")
     assert "--batch-size must be at least 1" in one_error_line(
         mg_train(*common, "--batch-size", "0")

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from ingest_corpus import HERE, NOTTINGHAM, Corpus, build_corpus, corpus_config
 
 from mg.pipelines.ingest import IngestReport, ingest
+from tests.pipelines.ingest_corpus import HERE, NOTTINGHAM, Corpus, build_corpus, corpus_config
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -16,7 +16,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from ingest_corpus import corpus_config
 
 from mg.data.notes import Dataset
 from mg.data.schema import SPLITS, manifest_grid, read_manifest, table_arrays
@@ -30,6 +29,7 @@ from mg.representation import (
     segment_notes,
 )
 from mg.representation.grid import Grid
+from tests.pipelines.ingest_corpus import corpus_config
 
 
 def parts(out: Path, split: str) -> list[Path]:

@@ -8,7 +8,6 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
-from ingest_corpus import BOOK, CRASH_PARSER, NOTTINGHAM
 
 from mg.pipelines.counters import read_counters
 from mg.pipelines.listing import FileRef
@@ -18,6 +17,7 @@ from mg.pipelines.transforms_tensor import Segment, Transpose
 from mg.pipelines.transforms_write import DropDuplicates, corpus_checksum
 from mg.representation import read_bytes
 from mg.representation.grid import Grid
+from tests.pipelines.ingest_corpus import BOOK, CRASH_PARSER, NOTTINGHAM
 
 GRID = Grid()
 

@@ -4,7 +4,6 @@ split across workers and ranks, and sampled back as ABC text that parses to musi
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import torch
@@ -26,16 +25,6 @@ from mg.generation.text_sampling import DEFAULT_PRIMER, generate_text
 from mg.representation import read_bytes, read_file
 from mg.representation.grid import Grid
 
-ABC_FILE = (
-    Path(__file__).parents[2]
-    / ".."
-    / "shared"
-    / "data"
-    / "nottingham"
-    / "ABC_cleaned"
-    / "ashover.abc"
-)
-
 
 def all_tunes(dataset: Dataset, slot: int = 0, slots: int = 1) -> dict[str, str]:
     return {
@@ -45,9 +34,9 @@ def all_tunes(dataset: Dataset, slot: int = 0, slots: int = 1) -> dict[str, str]
     }
 
 
-def test_text_dataset_holds_each_abc_tune_once(nottingham_dataset):
+def test_text_dataset_holds_each_abc_tune_once(nottingham_dataset, abc_file):
     dataset = Dataset.open(nottingham_dataset)
-    expected = {p.piece_id: p.abc for p in read_file(ABC_FILE, Grid()).pieces}
+    expected = {p.piece_id: p.abc for p in read_file(abc_file, Grid()).pieces}
     assert all_tunes(dataset) == expected  # no MIDI rows, no transposed or repeated segment rows
     stats = [text_stats(dataset, split) for split in ("train", "valid")]
     assert sum(s.tunes for s in stats) == len(expected) and stats[0].unknown == 0
@@ -119,9 +108,9 @@ def test_samples_are_abc_text_from_the_primer_and_reproducible():
     assert top[0] == top[1]  # top-p this small keeps only the most likely character
 
 
-def test_a_sampled_tune_parses_to_music():
+def test_a_sampled_tune_parses_to_music(abc_file):
     """A whole real tune as primer: the sample is that tune plus what follows, and it parses."""
-    tune = read_file(ABC_FILE, Grid()).pieces[0].abc
+    tune = read_file(abc_file, Grid()).pieces[0].abc
     texts = generate_text(tiny_char_rnn(), SamplingOptions(steps=1, num=1), primer=tune)
     assert texts[0].startswith(tune.rstrip())
     pieces = read_bytes(texts[0].encode(), "x.abc", Grid()).pieces

@@ -1,27 +1,10 @@
-"""Fixtures of the representation tests: the real corpora, and MIDI bytes written by hand."""
+"""Fixtures of the representation tests: MIDI bytes written by hand."""
 
 from __future__ import annotations
 
 import struct
-from pathlib import Path
 
 import pytest
-
-from mg.representation.grid import Grid
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-
-
-@pytest.fixture(scope="session")
-def grid() -> Grid:
-    return Grid()
-
-
-@pytest.fixture(scope="session")
-def nottingham() -> Path:
-    folder = SHARED_DATA / "nottingham"
-    assert folder.is_dir(), f"the shared corpus is missing: {folder}"
-    return folder
 
 
 class Smf:

@@ -1,4 +1,4 @@
-"""`mg.evaluation.evaluate` and `mg.evaluation.music_stats` on Nottingham tunes (generation_fixture)."""
+"""`mg.evaluation.evaluate` and `mg.evaluation.music_stats` on Nottingham tunes (tests/fixtures/generation.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,6 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
-from generation_fixture import (
-    GRID,
-    dataset_and_model,
-    mlflow_store,
-)
 from mlflow import MlflowClient
 from torch.nn import functional as F
 
@@ -30,16 +25,17 @@ from mg.evaluation.evaluate import (
 from mg.evaluation.music_stats import STATS, longest_common_runs, pack_pressed, piece_stats
 from mg.models.protocol import NoteBatch
 from mg.models.saving import load_model
+from tests.fixtures.generation import GRID
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    return dataset_and_model(tmp_path_factory.getbasetemp())
+def built(tiny_model):
+    return tiny_model
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory, built):
-    return mlflow_store(tmp_path_factory.getbasetemp(), built[0])
+def store(model_store):
+    return model_store
 
 
 def reference_nll(folder, dataset, split) -> float:

@@ -22,15 +22,6 @@ from mg.training.checkpoints import (
 GRID = Grid(bars=1, low=60, high=71)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models on a shared 2-core machine: OpenMP's spinning threads only slow them down."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def trained(seed: int, steps: int):
     torch.manual_seed(seed)
     family = registry.get("three-branch")

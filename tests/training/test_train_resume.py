@@ -15,10 +15,10 @@ from pathlib import Path
 
 import mlflow
 from mlflow.tracking import MlflowClient
-from train_fixture import cpu_env, in_store, mlflow_store, train_data  # noqa: F401
 
 from mg.training.config import TrainRequest
 from mg.training.train import train
+from tests.fixtures.training import cpu_env
 
 OPTIONS = {"epochs": 3, "batch_size": 16, "seed": 5, "lr": 0.01, "samples": 0}
 MG = Path(sys.executable).with_name("mg")
@@ -54,7 +54,7 @@ def history(run_id: str) -> dict[str, list[tuple[int, float]]]:
     }
 
 
-def test_kill_9_then_resume_equals_an_uninterrupted_run_of_the_same_seed(train_data, in_store):  # noqa: F811
+def test_kill_9_then_resume_equals_an_uninterrupted_run_of_the_same_seed(train_data, in_store):
     experiment = f"resume-{uuid.uuid4().hex[:8]}"
     process = subprocess.Popen(
         command(train_data, in_store, experiment),

@@ -1,5 +1,5 @@
 """`mg.generation.generate`: a model URI to files, on a model trained on Nottingham tunes and a real
-SQLite MLflow store (generation_fixture)."""
+SQLite MLflow store (tests/fixtures/generation.py)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,6 @@ import mido
 import numpy as np
 import pretty_midi
 import pytest
-from generation_fixture import (
-    ABC_FILE,
-    GRID,
-    MIDI_FILES,
-    dataset_and_model,
-    mlflow_store,
-)
 from mlflow import MlflowClient
 
 from mg.errors import ModelLoadError
@@ -28,20 +21,20 @@ from mg.kinds.text import read_text_primer
 from mg.models import registry
 from mg.models.saving import load_model, save_model
 from mg.representation import read_file
+from tests.fixtures.generation import GRID
 
 SECONDS_PER_STEP = 0.5 / GRID.steps_per_beat  # 120 BPM
 TICK = 0.5 / GRID.ticks_per_beat  # the end-of-track event comes one tick after the end
 
 
 @pytest.fixture(scope="module")
-def model_folder(tmp_path_factory):
-    return dataset_and_model(tmp_path_factory.getbasetemp())[1]
+def model_folder(tiny_model):
+    return tiny_model[1]
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    base = tmp_path_factory.getbasetemp()
-    return mlflow_store(base, dataset_and_model(base)[0])
+def store(model_store):
+    return model_store
 
 
 def options(out, steps=64, num=2, seed=0, **kwargs) -> GenerateOptions:
@@ -81,8 +74,8 @@ def test_same_seed_same_bytes_and_another_seed_other_bytes(model_folder, tmp_pat
         assert a.midi.read_bytes() != c.midi.read_bytes()
 
 
-def test_a_primer_is_kept_or_stripped_as_asked(model_folder, tmp_path):
-    primer_file = MIDI_FILES[1]
+def test_a_primer_is_kept_or_stripped_as_asked(model_folder, generation_corpus, tmp_path):
+    primer_file = generation_corpus.midi[1]
     primer = read_primer(primer_file, GRID)
     bars = len(primer) // GRID.gamma
     assert len(primer) == bars * GRID.gamma and bars >= 1
@@ -188,15 +181,16 @@ def test_char_rnn_writes_abc_and_the_midi_of_the_tunes_that_parse(tmp_path):
         pretty_midi.PrettyMIDI(io.BytesIO(path.read_bytes()))
 
 
-def test_char_rnn_primer_is_kept_or_reduced_to_its_header(tmp_path):
+def test_char_rnn_primer_is_kept_or_reduced_to_its_header(generation_corpus, tmp_path):
+    abc_file = generation_corpus.abc
     family = registry.get("char-rnn")
     model = family.build(family.make_config("tiny", GRID))
     folder = save_model(tmp_path / "char-rnn", family.name, model, GRID)
-    tune = read_text_primer(ABC_FILE, GRID)
+    tune = read_text_primer(abc_file, GRID)
     header = tune[: tune.index("\nK:") + 1] + tune[tune.index("\nK:") + 1 :].split("\n")[0] + "\n"
-    kept = generate(str(folder), options(tmp_path / "keep", steps=8, num=1, primer=ABC_FILE))
+    kept = generate(str(folder), options(tmp_path / "keep", steps=8, num=1, primer=abc_file))
     stripped = generate(
-        str(folder), options(tmp_path / "strip", steps=8, num=1, primer=ABC_FILE, keep_primer=False)
+        str(folder), options(tmp_path / "strip", steps=8, num=1, primer=abc_file, keep_primer=False)
     )
     assert kept.pieces[0].abc.read_text().startswith(tune)
     text = stripped.pieces[0].abc.read_text()

@@ -16,12 +16,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from mlflow.tracking import MlflowClient
-from train_fixture import GRID, in_store, mlflow_store, train_data  # noqa: F401
 
 from mg.representation.grid import Grid
 from mg.tracking import runs as tracking
 from mg.training.config import RunConfig, TrainRequest
 from mg.training.train import TrainResult, train
+from tests.fixtures.training import GRID
 
 EPOCH_METRICS = (
     "train/loss",
@@ -47,7 +47,7 @@ def tiny(data: Path, uri: str, register: str | None = None, **train_options) -> 
 
 
 @pytest.fixture(scope="module")
-def registered(train_data, in_store) -> dict[str, TrainResult]:  # noqa: F811
+def registered(train_data, in_store) -> dict[str, TrainResult]:
     """Three registered versions of one name, in order: `worse` (one epoch), `better` (three
     epochs), and `stopped` (learning rate 0: it never leaves its random start, and early
     stopping ends it after `patience` epochs without improvement)."""
@@ -61,7 +61,7 @@ def registered(train_data, in_store) -> dict[str, TrainResult]:  # noqa: F811
     }
 
 
-def test_run_records_params_metrics_per_epoch_and_tags(registered, train_data):  # noqa: F811
+def test_run_records_params_metrics_per_epoch_and_tags(registered, train_data):
     result = registered["better"]
     run = MlflowClient().get_run(result.run_id)
     assert run.info.status == "FINISHED"
@@ -145,7 +145,7 @@ def test_early_stopping_stops_and_keeps_the_best_epoch(registered):
     assert len({m.value for m in history}) == 1  # nothing moved, nothing improved
 
 
-def test_a_run_that_fails_mid_training_ends_failed(train_data, in_store, tmp_path):  # noqa: F811
+def test_a_run_that_fails_mid_training_ends_failed(train_data, in_store, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(train_data, broken)
     shard = max((broken / "train").glob("*.parquet"), key=lambda p: p.stat().st_size)
@@ -183,7 +183,7 @@ class SignalAt:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_an_interrupted_run_ends_killed(train_data, in_store, signum):  # noqa: F811
+def test_an_interrupted_run_ends_killed(train_data, in_store, signum):
     experiment = f"interrupted-{uuid.uuid4().hex[:8]}"
     request = tiny(train_data, in_store, samples=0)
     request.experiment = experiment

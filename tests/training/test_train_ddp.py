@@ -11,13 +11,14 @@ from pathlib import Path
 
 import mlflow
 from mlflow.tracking import MlflowClient
-from train_fixture import cpu_env, in_store, mlflow_store, train_data  # noqa: F401
+
+from tests.fixtures.training import cpu_env
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 MG = Path(sys.executable).with_name("mg")
 
 
-def test_torchrun_two_processes_train_one_run(train_data, in_store):  # noqa: F811
+def test_torchrun_two_processes_train_one_run(train_data, in_store):
     experiment = f"ddp-{uuid.uuid4().hex[:8]}"
     command = [
         str(TORCHRUN), "--standalone", "--nproc-per-node", "2", "--no-python", str(MG), "train",

@@ -8,7 +8,6 @@ from pathlib import Path
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
-from train_fixture import abc_data, in_store, mlflow_store  # noqa: F401
 
 from mg.training.config import TrainRequest
 from mg.training.train import train
@@ -16,7 +15,7 @@ from mg.training.train import train
 pytest.importorskip("mg.data.text", reason="char-rnn's text dataset is not in this tree")
 
 
-def test_char_rnn_trains_registers_and_generates_abc(abc_data, in_store, tmp_path):  # noqa: F811
+def test_char_rnn_trains_registers_and_generates_abc(abc_data, in_store, tmp_path):
     request = TrainRequest(
         data=abc_data,
         family="char-rnn",

@@ -1,14 +1,10 @@
-"""The incremental sampler on a model trained on Nottingham tunes (generation_fixture)."""
+"""The incremental sampler on a model trained on Nottingham tunes (tests/fixtures/generation.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from generation_fixture import (
-    MIDI_FILES,
-    dataset_and_model,
-)
 
 from mg.generation.sampling import SamplingOptions, generate_notes
 from mg.models.protocol import NoteBatch
@@ -17,9 +13,8 @@ from mg.representation import context_matrix, position_index, read_file
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory):
-    _, folder = dataset_and_model(tmp_path_factory.getbasetemp())
-    return load_model(folder)
+def loaded(tiny_model):
+    return load_model(tiny_model[1])
 
 
 def test_same_seed_gives_the_same_pieces_and_another_seed_others(loaded):
@@ -59,8 +54,8 @@ def test_each_frame_is_what_the_model_predicts_from_the_shared_context(loaded):
     assert np.array_equal(started, pieces[:, 1:, :, 1] > 0)
 
 
-def test_a_primer_is_read_first_and_comes_back_unchanged(loaded):
-    primer = read_file(MIDI_FILES[0], loaded.grid).pieces[0].notes[:40]
+def test_a_primer_is_read_first_and_comes_back_unchanged(loaded, generation_corpus):
+    primer = read_file(generation_corpus.midi[0], loaded.grid).pieces[0].notes[:40]
     options = SamplingOptions(steps=24, num=2, seed=0)
     pieces = generate_notes(loaded.model, loaded.grid, options, primer)
     assert pieces.shape[:2] == (2, 40 + 24)
