@@ -10,6 +10,7 @@ globals but a few container builtins, and then checked to be exactly that shape.
 from __future__ import annotations
 
 import io
+import math
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,9 @@ FILE_NAMES = {
     "musedata": ("MuseData.mat", "MuseData.pickle"),
     "piano": ("Piano_midi.mat", "Piano-midi.de.pickle", "Piano_midi.pickle"),
 }
+MAX_FILE_BYTES = 512 << 20  # the published pickles and .mat files are a few MB
+MAX_FRAMES = 4_000_000  # frames over all splits: at most 352 MB of rolls
+MAX_FRAME_NOTES = 128  # pitches in one frame
 _SAFE_GLOBALS = {("builtins", "set"), ("builtins", "frozenset"), ("builtins", "list")}
 
 
@@ -46,15 +50,22 @@ class Splits:
         return sum(len(roll) for roll in getattr(self, split))
 
 
-def load(path: str | Path) -> Splits:
-    """Read a benchmark file by its suffix (.mat, or .pickle/.pkl)."""
+def load(path: str | Path, pieces: int | None = None) -> Splits:
+    """Read a benchmark file by its suffix (.mat, or .pickle/.pkl); with `pieces`, only the
+    first `pieces` of each split are converted."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: no such benchmark file")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise DatasetError(
+            f"{path}: {path.stat().st_size:,} bytes, over the limit of {MAX_FILE_BYTES:,} "
+            "for a benchmark file"
+        )
     if path.suffix == ".mat":
-        return load_mat(path)
+        splits = load_mat(path)
+        return subset(splits, pieces) if pieces else splits
     if path.suffix in (".pickle", ".pkl"):
-        return load_pickle(path)
+        return load_pickle(path, pieces)
     raise DatasetError(f"{path}: unknown benchmark format (expected .mat, .pickle or .pkl)")
 
 
@@ -98,7 +109,7 @@ def restricted_loads(data: bytes):
     return RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
 
 
-def load_pickle(path: Path) -> Splits:
+def load_pickle(path: Path, pieces: int | None = None) -> Splits:
     try:
         data = restricted_loads(path.read_bytes())
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
@@ -107,14 +118,28 @@ def load_pickle(path: Path) -> Splits:
         raise DatasetError(
             f"{path}: expected a dict with train/valid/test, got {type(data).__name__}"
         )
-    splits, dropped = {}, 0
     for split in SPLIT_KEYS:
         if split not in data or not isinstance(data[split], list | tuple):
             raise DatasetError(f"{path}: missing list {split!r}; has {sorted(map(str, data))}")
-        rolls = [_roll_of_frames(path, split, i, piece) for i, piece in enumerate(data[split])]
+    chosen = {split: data[split][:pieces] if pieces else data[split] for split in SPLIT_KEYS}
+    _check_frames(path, chosen)
+    splits, dropped = {}, 0
+    for split, items in chosen.items():
+        rolls = [_roll_of_frames(path, split, i, piece) for i, piece in enumerate(items)]
         splits[split] = [roll for roll, _ in rolls]
         dropped += sum(count for _, count in rolls)
     return Splits(**splits, source=str(path), dropped_notes=dropped)
+
+
+def _check_frames(path: Path, chosen: dict[str, list]) -> None:
+    """The frames the pieces claim, counted before any roll is allocated: a pickle that repeats
+    one reference (its memo) can claim billions of frames in a few hundred KB."""
+    total = sum(len(p) for items in chosen.values() for p in items if isinstance(p, list | tuple))
+    if total > MAX_FRAMES:
+        raise DatasetError(
+            f"{path}: {total:,} frames, over the limit of {MAX_FRAMES:,} (the published "
+            "datasets hold under a million; use --pieces for a part)"
+        )
 
 
 def _roll_of_frames(path: Path, split: str, index: int, piece) -> tuple[np.ndarray, int]:
@@ -128,8 +153,10 @@ def _roll_of_frames(path: Path, split: str, index: int, piece) -> tuple[np.ndarr
             raise DatasetError(
                 f"{where} frame {t} is {type(frame).__name__}, not a list of pitches"
             )
+        if len(frame) > MAX_FRAME_NOTES:
+            raise DatasetError(f"{where} frame {t} holds {len(frame):,} pitches (MIDI has 128)")
         for pitch in frame:
-            if isinstance(pitch, bool) or not isinstance(pitch, int | float) or pitch != int(pitch):
+            if not _is_pitch(pitch):
                 raise DatasetError(f"{where} frame {t} holds {pitch!r}, not a MIDI pitch")
             column = int(pitch) - LOW
             if 0 <= column < PITCHES:
@@ -137,6 +164,13 @@ def _roll_of_frames(path: Path, split: str, index: int, piece) -> tuple[np.ndarr
             else:
                 dropped += 1
     return roll, dropped
+
+
+def _is_pitch(value) -> bool:
+    """An int, or a float holding one (inf and nan are not: int() of them raises)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return isinstance(value, int) or (math.isfinite(value) and value == int(value))
 
 
 def find_dataset(name: str, folders: list[Path]) -> Path:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mg.evaluation.polyphonic.loaders import Splits, load, subset
+from mg.evaluation.polyphonic.loaders import Splits, load
 from mg.evaluation.polyphonic.markov import fit_markov
 from mg.evaluation.polyphonic.nll import model_nll, prepare
 from mg.evaluation.polyphonic.pieces import PIECES, VALID_FRAMES_PER_BATCH, PieceLoader
@@ -323,9 +323,7 @@ def run_polyphonic(
     """`mg benchmark polyphonic`: load, train and test every model, write the table and plot
     (rank 0 under torchrun; the other ranks only train)."""
     placement = placement or Placement()
-    splits = load(path)
-    if pieces:
-        splits = subset(splits, pieces)
+    splits = load(path, pieces)  # only those pieces are converted
     if splits.dropped_notes:
         say(f"{path}: {splits.dropped_notes} notes outside MIDI 21..108 dropped")
     distributed.start(placement)
