@@ -43,11 +43,6 @@ def show_progress() -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
-def not_built(command: str, issue: int) -> None:
-    typer.echo(f"mg {command}: not built yet (issue {issue})", err=True)
-    raise typer.Exit(2)
-
-
 def quiet_mlflow() -> None:
     """MLflow's INFO lines (creating a store's tables, …) stay out of the command's output,
     unless MLFLOW_LOGGING_LEVEL asks for them (MLflow reads it when first imported)."""

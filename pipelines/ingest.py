@@ -202,19 +202,3 @@ def _nothing_usable(listing: Listing, counters: dict[str, int]) -> str:
 
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
-
-
-def run(argv: list[str] | None = None) -> None:
-    """`python -m mg.pipelines.ingest INPUT... --out DIR [-- BEAM_OPTIONS]`: the CLI command."""
-    import typer
-
-    from mg.cli.ingest_cmd import CONTEXT_SETTINGS
-    from mg.cli.ingest_cmd import ingest as ingest_command
-
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    app.command(context_settings=CONTEXT_SETTINGS)(ingest_command)
-    app(argv)
-
-
-if __name__ == "__main__":
-    run()

@@ -11,8 +11,7 @@ small map shared by every pitch, from that pitch's [N_t; C_t] (6 numbers) straig
 outputs (the head's `pitch_bias`). Whether a pitch sounds now is the best single predictor of whether it sounds next and
 of whether it is re-struck, but through the patent's stack that fact has to survive two
 recurrent layers that compress all 88 pitches; with the skip the branches learn the music
-instead. On the demo corpus it took the tiny model from 3.47 to 2.62 valid nats/frame (pressed)
-and from 0.571 to 0.338 (articulation) in 300 steps.
+instead (measured with and without it: benchmarks/RESULTS-polyphonic.md).
 """
 
 from __future__ import annotations

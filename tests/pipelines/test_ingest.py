@@ -196,7 +196,7 @@ def test_a_killed_run_leaves_nothing_complete_and_a_rerun_equals_a_clean_run(
     corpus, clean_run, tmp_path
 ):
     out = tmp_path / "killed"
-    command = [sys.executable, "-m", "mg.pipelines.ingest", str(corpus.root), "--out", str(out)]
+    command = [sys.executable, "-m", "mg.cli", "ingest", str(corpus.root), "--out", str(out)]
     command += ["--transpose=-2:2", "--shards", "2", "--workers", "1"]
     child = subprocess.Popen(command, start_new_session=True, stderr=subprocess.DEVNULL)
     try:
