@@ -55,6 +55,11 @@ class GenerateRequest(BaseModel):
         return replace(defaults, **{k: v for k, v in given.items() if v is not None})
 
 
+INTEGER_OPTIONS = {
+    name for name, field in GenerateRequest.model_fields.items() if field.annotation == int | None
+}
+
+
 class NoteRecord(BaseModel):
     """One note of a piece's MIDI file: times in seconds and in steps of the model's grid."""
 
@@ -147,7 +152,7 @@ def _rows(model_input: Any) -> list[Any]:
     if isinstance(model_input, list | tuple):
         return list(model_input)
     if hasattr(model_input, "to_dict"):  # a pandas DataFrame: a request per row
-        return model_input.to_dict(orient="records")
+        return [_whole_numbers(row) for row in model_input.to_dict(orient="records")]
     raise BadRequest(f"expected a list of option objects, got {type(model_input).__name__}")
 
 
@@ -161,6 +166,17 @@ def _request(row: Any, index: int, count: int) -> GenerateRequest:
         return GenerateRequest.model_validate(_plain(row))
     except ValidationError as exc:
         raise BadRequest(where + _problem(exc)) from None
+
+
+def _whole_numbers(row: dict) -> dict:
+    """A DataFrame row's integer options back as integers: a column with an empty cell holds
+    floats (16 becomes 16.0)."""
+    whole = {
+        name: int(value)
+        for name, value in row.items()
+        if name in INTEGER_OPTIONS and isinstance(value, float) and value.is_integer()
+    }
+    return {**row, **whole}
 
 
 def _plain(row: dict) -> dict[str, Any]:

@@ -146,3 +146,14 @@ def test_a_bad_request_is_one_line_naming_the_problem(loaded, request_, words):
     error.message = f"Failed to predict data '{request_}'. \nError: {error.message}"
     assert words in error.message and "\n" not in error.message
     assert error.get_http_status_code() == 400
+
+
+def test_a_dataframe_is_a_request_per_row(loaded):
+    import pandas as pd
+
+    rows = pd.DataFrame([{"seed": 1, "steps": 16}, {"seed": 2, "steps": None}])
+    pieces = answer(loaded, rows)
+    assert [(p["request"], p["options"]["seed"], p["steps"]) for p in pieces] == [
+        (0, 1, 16),
+        (1, 2, GRID.segment_steps),  # an empty cell is the default
+    ]
