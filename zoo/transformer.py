@@ -1,7 +1,7 @@
 """transformer: causal self-attention over frames, with a KV cache for generation.
 
 Each frame t is one token: its note matrix N_t, its context C_t (both α × 3, flattened) and its
-bar position P_t, projected to `width` numbers. A decoder-only stack of pre-norm blocks (causal
+bar position P_t, projected to `hidden` numbers. A decoder-only stack of pre-norm blocks (causal
 self-attention through torch's `scaled_dot_product_attention`, then a feed-forward layer) reads
 the frames so far; the last block's output at t predicts frame t+1 exactly as the recurrent
 families do (the same output heads, loss and sampler), with the same per-pitch skip from
@@ -35,10 +35,10 @@ from mg.models.protocol import NoteBatch
 @dataclass
 class TransformerConfig:
     backbone: str = "attention"  # the only one; kept so every family answers `--backbone`
-    width: int = 256  # model dimension
+    hidden: int = 256  # model dimension (the size `--hidden` sets, as in every family)
     layers: int = 4
     heads: int = 4
-    ff_mult: int = 4  # feed-forward width = ff_mult × width
+    ff_mult: int = 4  # feed-forward width = ff_mult × hidden
     dropout: float = 0.1
     window: int = 256  # frames kept in the generation cache (default: the training length)
     rope_base: float = 10000.0
@@ -50,8 +50,15 @@ class TransformerConfig:
 
 
 PRESETS = {
-    "tiny": {"width": 32, "layers": 2, "heads": 2, "ff_mult": 2, "dropout": 0.0, "head_units": 32},
-    "base": {"width": 256, "layers": 4, "heads": 4, "ff_mult": 4, "dropout": 0.1, "head_units": 64},
+    "tiny": {"hidden": 32, "layers": 2, "heads": 2, "ff_mult": 2, "dropout": 0.0, "head_units": 32},
+    "base": {
+        "hidden": 256,
+        "layers": 4,
+        "heads": 4,
+        "ff_mult": 4,
+        "dropout": 0.1,
+        "head_units": 64,
+    },
 }
 
 
@@ -76,15 +83,15 @@ class Block(nn.Module):
 
     def __init__(self, c: TransformerConfig) -> None:
         super().__init__()
-        self.heads, self.head_dim = c.heads, c.width // c.heads
-        self.norm1 = nn.LayerNorm(c.width)
-        self.qkv = nn.Linear(c.width, 3 * c.width)
-        self.proj = nn.Linear(c.width, c.width)
-        self.norm2 = nn.LayerNorm(c.width)
+        self.heads, self.head_dim = c.heads, c.hidden // c.heads
+        self.norm1 = nn.LayerNorm(c.hidden)
+        self.qkv = nn.Linear(c.hidden, 3 * c.hidden)
+        self.proj = nn.Linear(c.hidden, c.hidden)
+        self.norm2 = nn.LayerNorm(c.hidden)
         self.ff = nn.Sequential(
-            nn.Linear(c.width, c.ff_mult * c.width),
+            nn.Linear(c.hidden, c.ff_mult * c.hidden),
             nn.GELU(),
-            nn.Linear(c.ff_mult * c.width, c.width),
+            nn.Linear(c.ff_mult * c.hidden, c.hidden),
         )
         self.dropout = c.dropout
 
@@ -135,13 +142,15 @@ class Transformer(nn.Module):
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
         c = config
-        if c.width % c.heads or (c.width // c.heads) % 2:
-            raise ValueError(f"width {c.width} must split into {c.heads} heads of an even size")
+        if c.hidden % c.heads or (c.hidden // c.heads) % 2:
+            raise ValueError(
+                f"hidden size {c.hidden} must split into {c.heads} heads of an even size"
+            )
         self.config = config
-        self.embed = nn.Linear(6 * c.alpha + c.gamma, c.width)
+        self.embed = nn.Linear(6 * c.alpha + c.gamma, c.hidden)
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.layers))
-        self.norm = nn.LayerNorm(c.width)
-        self.head = build_head(c.head, c.width, c.alpha, c.head_units)
+        self.norm = nn.LayerNorm(c.hidden)
+        self.head = build_head(c.head, c.hidden, c.alpha, c.head_units)
         self.pitch_skip = nn.Linear(6, 3) if c.pitch_skip else None
 
     def forward(self, batch: NoteBatch) -> FrameDistribution:
@@ -158,7 +167,7 @@ class Transformer(nn.Module):
         """An empty cache per layer and the index of the next frame."""
         c = self.config
         weight = self.embed.weight
-        shape = (len(self.blocks), 2, batch_size, c.heads, c.window, c.width // c.heads)
+        shape = (len(self.blocks), 2, batch_size, c.heads, c.window, c.hidden // c.heads)
         return {"cache": weight.new_zeros(shape), "t": 0}
 
     def step(self, state, frame: NoteBatch):
@@ -178,7 +187,7 @@ class Transformer(nn.Module):
 
     def _rotary(self, positions: torch.Tensor):
         c = self.config
-        return rotary_tables(positions, c.width // c.heads, c.rope_base)
+        return rotary_tables(positions, c.hidden // c.heads, c.rope_base)
 
     def _output(self, x: torch.Tensor, batch: NoteBatch) -> FrameDistribution:
         skip = None

@@ -99,12 +99,20 @@ def model_label(family: str, config: dict) -> str:
 def model_specs(
     families: list[str], backbones: list[str], preset: str, overrides: dict
 ) -> list[ModelSpec]:
-    """Every family × backbone; `hidden` applies to the first only (the rest are matched to its
-    parameter count), the other overrides (None: the preset's) to all."""
+    """Every family × backbone it has (a family with none of `backbones`, such as the
+    transformer, runs once with its own); `hidden` applies to the first only (the rest are
+    matched to its parameter count), the other overrides (None: the preset's) to all."""
     given = {k: v for k, v in overrides.items() if v is not None}
     shared = {k: v for k, v in given.items() if k != "hidden"}
-    pairs = [(family, backbone) for family in families for backbone in backbones]
+    pairs = [
+        (family, backbone) for family in families for backbone in _backbones(family, backbones)
+    ]
     return [ModelSpec(f, b, preset, given if i == 0 else shared) for i, (f, b) in enumerate(pairs)]
+
+
+def _backbones(family: str, asked: list[str]) -> list[str]:
+    own = registry.get(family).backbones
+    return [b for b in asked if b in own] or [own[0]]
 
 
 def spec_config(spec: ModelSpec, settings: Settings) -> RunConfig:
@@ -142,14 +150,23 @@ def parameter_count(model: torch.nn.Module) -> int:
 
 
 def matched_hidden(spec: ModelSpec, settings: Settings, target: int) -> ModelSpec:
-    """The spec with `hidden` chosen so its parameter count is closest to `target`."""
+    """The spec with `hidden` chosen so its parameter count is closest to `target`, among the
+    sizes the family builds (a transformer's must split into its heads)."""
     count = lambda h: parameter_count(build_model(note_config(_with(spec, hidden=h), settings)))  # noqa: E731
-    low, high = 4, 2048
+    step = next(s for s in (1, 2, 4, 8, 16, 32, 64, 128) if _builds(count, 8 * s, 9 * s))
+    low, high = max(1, 4 // step), 2048 // step
     while high - low > 1:
         middle = (low + high) // 2
-        low, high = (middle, high) if count(middle) <= target else (low, middle)
-    best = min((low, high), key=lambda h: abs(count(h) - target))
-    return _with(spec, hidden=best)
+        low, high = (middle, high) if count(middle * step) <= target else (low, middle)
+    best = min((low, high), key=lambda k: abs(count(k * step) - target))
+    return _with(spec, hidden=best * step)
+
+
+def _builds(count: Callable[[int], int], *sizes: int) -> bool:
+    try:
+        return all(count(size) > 0 for size in sizes)
+    except ValueError:
+        return False
 
 
 def set_pressed_prior(model: torch.nn.Module, rolls: list[np.ndarray]) -> bool:
