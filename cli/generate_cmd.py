@@ -78,6 +78,13 @@ def generate(
     max_polyphony: Annotated[
         int | None, typer.Option(min=1, help="At most this many pitches sound at once.")
     ] = None,
+    meter: Annotated[
+        str | None,
+        typer.Option(
+            help="Time signature of the pieces, e.g. 6/8 (default: the training data's most "
+            "common); written into the MIDI."
+        ),
+    ] = None,
     primer: Annotated[
         Path | None,
         typer.Option(help="Start from this MIDI/ABC file (its first tune, on the model's grid)."),
@@ -107,7 +114,7 @@ def generate(
     from mg.generation.sampling import SamplingOptions
 
     sampling = SamplingOptions(
-        steps, num, seed, temperature, top_p, key, pitch_range, max_polyphony
+        steps, num, seed, temperature, top_p, key, pitch_range, max_polyphony, meter=meter
     )
     options = GenerateOptions(sampling, primer, keep_primer, out, png, wav, tracking_uri)
     quiet_mlflow()

@@ -31,9 +31,24 @@ def ingest(
     runner: Annotated[
         str, typer.Option(help="Beam runner: DirectRunner (local), FlinkRunner, SparkRunner, …")
     ] = "DirectRunner",
-    steps_per_beat: Annotated[int, typer.Option(help="Grid steps per beat (ε).")] = 4,
-    beats_per_bar: Annotated[int, typer.Option(help="Beats per bar (ζ).")] = 4,
-    bars: Annotated[int, typer.Option(help="Bars per segment (η).")] = 16,
+    steps_per_beat: Annotated[
+        int,
+        typer.Option(
+            help="Grid steps per quarter note (ε): 4 holds sixteenths (and a 6/8 beat in 6 "
+            "steps), 12 holds triplets as well, at 3x the tensor size."
+        ),
+    ] = 4,
+    beats_per_bar: Annotated[
+        int, typer.Option(help="Quarters per nominal bar (ζ): a segment is ε·ζ·η steps.")
+    ] = 4,
+    bars: Annotated[int, typer.Option(help="Nominal bars per segment (η).")] = 16,
+    meter: Annotated[
+        str,
+        typer.Option(
+            help="score: bar lines from each tune's time signatures and pickup; fixed: every "
+            "bar ζ/4 from the first step (the grid before schema 2)."
+        ),
+    ] = "score",
     pitch_range: Annotated[str, typer.Option(help="MIDI pitches LOW:HIGH kept.")] = "21:108",
     transpose: Annotated[
         str, typer.Option(help="Augment by transposing LOW:HIGH semitones (0:0 for none).")
@@ -69,7 +84,7 @@ def ingest(
         config = IngestConfig(
             inputs=tuple(files),
             out=out,
-            grid=Grid(steps_per_beat, beats_per_bar, bars, low, high),
+            grid=Grid(steps_per_beat, beats_per_bar, bars, low, high, meter=meter),
             transpose=parse_transpose(transpose),
             transpose_all=transpose_all,
             split=parse_split(split),

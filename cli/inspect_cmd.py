@@ -97,4 +97,5 @@ def _draw(piece: Piece, grid: Grid, png: Path) -> None:
     from mg.representation.plot import pianoroll_png
 
     title = f"{Path(piece.source).name}, tune {piece.tune}: {piece.title}"
-    typer.echo(f"wrote {pianoroll_png(piece.notes, grid, png, title=title)} ({title})")
+    drawn = pianoroll_png(piece.notes, grid, png, title=title, meter=piece.meter)
+    typer.echo(f"wrote {drawn} ({title})")

@@ -23,7 +23,7 @@ def zoo() -> None:
         families = registry.families()
     typer.echo(_table(sizes, families))
     typer.echo(
-        f"\nparameters at the default grid: {grid.alpha} pitches, {grid.gamma} positions per bar"
+        f"\nparameters at the default grid: {grid.alpha} pitches, {grid.position_width} rows of P_t (step in beat, beat in bar, meter)"
     )
     for family in families:
         typer.echo(f"  {family.name}: {family.summary}")

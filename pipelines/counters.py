@@ -14,6 +14,11 @@ TRANSPOSITIONS_EMPTY = "transpositions_empty"
 SEGMENTS_PADDED = "segments_padded"
 PITCHES_OUT_OF_RANGE = "pitches_out_of_range"
 DUPLICATES = "duplicates"
+PICKUPS = "tunes_with_pickup"
+METER_CHANGES = "tunes_with_meter_changes"
+GROUPS = "split_groups"  # fingerprints shared by two or more distinct tunes
+GROUPED_TUNES = "split_grouped_tunes"  # the tunes in those groups
+METER_PREFIX = "meter_"  # tunes by their first time signature: meter_6_8
 # counted per parsed piece from `Piece.stats` (what the encoder dropped)
 ENCODE_DROPS = ("drum_notes", "notes_beyond_cap", "steps_truncated", "abc2midi_errors")
 
@@ -30,6 +35,21 @@ def rejected_name(reason: str) -> str:
 def split_name(split: str, what: str) -> str:
     """`train_pieces`, `valid_segments`, `test_steps`, …"""
     return f"{split}_{what}"
+
+
+def meter_name(signature: object) -> str:
+    """'6/8' -> 'meter_6_8'."""
+    return METER_PREFIX + str(signature).replace("/", "_")
+
+
+def meters_of(counters: dict[str, int]) -> dict[str, int]:
+    """Tunes by first time signature, most common first: {'6/8': 712, …}."""
+    found = {
+        k[len(METER_PREFIX) :].replace("_", "/"): v
+        for k, v in counters.items()
+        if k.startswith(METER_PREFIX)
+    }
+    return dict(sorted(found.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def pitch_name(midi_pitch: int) -> str:

@@ -1,6 +1,6 @@
 """`mg ingest`: a corpus of MIDI/ABC/MusicXML files → a sharded Parquet dataset, with Apache Beam.
 
-    ListFiles → ReadFiles → ParseFiles (crash-guarded) → SplitTunes → AssignSplit → Transpose
+    ListFiles → ReadFiles → ParseFiles (crash-guarded) → SplitTunes → AssignSplit (+ CountGroups) → Transpose
     → Segment → Spill → DropDuplicates → AssignShards → WriteShards
     (+ WriteRejected for the dead letters of every step, CorpusChecksum over the bytes read)
 
@@ -47,7 +47,7 @@ from mg.pipelines.output import (
 )
 from mg.pipelines.progress import ProgressLine
 from mg.pipelines.transforms_read import ListFiles, ParseFiles, ReadFiles, SplitTunes
-from mg.pipelines.transforms_tensor import AssignSplit, Segment, Spill, Transpose
+from mg.pipelines.transforms_tensor import AssignSplit, CountGroups, Segment, Spill, Transpose
 from mg.pipelines.transforms_write import (
     AssignShards,
     CorpusChecksum,
@@ -86,6 +86,7 @@ def build_pipeline(
         grid, config.parser, config.parse_timeout_s, progress
     )
     tunes = parsed.results | "SplitTunes" >> SplitTunes(grid)
+    _ = tunes.pieces | "CountGroups" >> CountGroups()
     refs = (
         tunes.pieces
         | "AssignSplit" >> AssignSplit(config.split)

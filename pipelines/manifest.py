@@ -7,6 +7,7 @@ reads the manifest back (`read_manifest`, `manifest_grid`).
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from mg import __version__
@@ -33,7 +34,8 @@ def build_manifest(
     run_id: str,
 ) -> dict:
     """`corpus`: files, checksum, listing hash, ignored; `shards`: part file → (rows, bytes)."""
-    grid = config.grid
+    meters = names.meters_of(counters)
+    grid = replace(config.grid, common_meter=next(iter(meters), config.grid.common_meter))
     splits = {split: _split_counts(split, counters, shards) for split in SPLITS}
     segments = sum(s["segments"] for s in splits.values())
     size = sum(s["bytes"] for s in splits.values())
@@ -45,6 +47,12 @@ def build_manifest(
         "run_id": run_id,
         "grid": grid.to_dict(),
         "kernel": kernel_spec(grid),
+        "meter": _meter_record(grid, meters, counters),
+        "split_groups": {
+            "key": "fingerprint of the top line's opening: intervals and relative rhythm",
+            "groups": counters.get(names.GROUPS, 0),
+            "tunes": counters.get(names.GROUPED_TUNES, 0),
+        },
         "options": config.options_record(),
         "corpus": {**corpus, "tunes": counters.get(names.TUNES_READ, 0)},
         "splits": splits,
@@ -55,6 +63,25 @@ def build_manifest(
         },
         "bytes_per_segment": round(size / segments, 1) if segments else None,
         "counters": counters,
+    }
+
+
+def _meter_record(grid, meters: dict[str, int], counters: dict[str, int]) -> dict:
+    """How bar lines were found, and what meters the tunes are in."""
+    how = (
+        "bar lines from each tune's time signatures and their changes (MIDI events, ABC M: "
+        "fields inline ones included, MusicXML), a pickup put before the first full bar"
+        if grid.meter == "score"
+        else f"fixed: every bar {grid.beats_per_bar}/4 from the first step, time signatures ignored"
+    )
+    return {
+        "mode": grid.meter,
+        "how": how,
+        "steps_per_quarter": grid.steps_per_beat,
+        "tunes_by_meter": meters,
+        "tunes_with_pickup": counters.get(names.PICKUPS, 0),
+        "tunes_with_meter_changes": counters.get(names.METER_CHANGES, 0),
+        "common_meter": grid.common_meter,
     }
 
 

@@ -13,12 +13,14 @@ import numpy as np
 from mg.data.schema import SPLITS, SegmentRow
 from mg.representation import (
     ARTICULATED,
+    CONTEXT_DTYPE,
     Piece,
     context_matrix,
-    position_index,
+    position_codes,
     segment_notes,
 )
 from mg.representation.grid import Grid
+from mg.representation.meter import Meter, grid_meter
 from mg.representation.transpose import lost_pitches, shift_pitches
 
 
@@ -28,9 +30,9 @@ def unit_hash(text: str, salt: str) -> float:
     return int.from_bytes(digest, "big") / 2.0**64
 
 
-def split_of(piece_id: str, ratios: tuple[float, float, float]) -> str:
-    """train/valid/test from the piece's content hash, in the given proportions."""
-    value, edge = unit_hash(piece_id, "split"), 0.0
+def split_of(group: str, ratios: tuple[float, float, float]) -> str:
+    """train/valid/test from the piece's musical fingerprint (`Piece.group`), in proportion."""
+    value, edge = unit_hash(group, "split"), 0.0
     for name, ratio in zip(SPLITS, ratios, strict=True):
         edge += ratio
         if value < edge:
@@ -55,37 +57,52 @@ def transpose_notes(notes: np.ndarray, shift: int) -> tuple[np.ndarray, int]:
     return shift_pitches(notes, shift), int(lost[..., ARTICULATED].sum())
 
 
-def segment_arrays(notes: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
-    """Segments [n, T, α, 3] of a piece and their context [n, T, α, 3].
+def segment_arrays(
+    notes: np.ndarray, grid: Grid, meter: Meter | None = None
+) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+    """Segments [n, T, α, 3] of a piece cut at its bar lines, their context, their start steps.
 
-    The context is causal, so computing it over the segments laid end to end equals computing
-    it over the whole piece and cutting: each segment's first steps see the steps before it,
-    and a padded tail gets the context of silence that follows the music.
+    The context is computed once over the whole piece (padded with the silence that follows
+    it) and cut like the notes, so a segment's first steps see the steps before it, and a bar
+    seen again at the start of the next segment gets the same context both times.
     """
-    segments = segment_notes(notes, grid)
-    flat = segments.notes.reshape((-1,) + notes.shape[1:])
-    context = context_matrix(flat, grid.steps_per_beat).reshape(segments.notes.shape)
-    return segments.notes, context
+    segments = segment_notes(notes, grid, meter)
+    if not segments.starts:
+        return segments.notes, segments.notes.astype(CONTEXT_DTYPE), ()
+    end = segments.starts[-1] + grid.segment_steps
+    whole = np.zeros((max(end, len(notes)),) + notes.shape[1:], dtype=notes.dtype)
+    whole[: len(notes)] = notes
+    context = context_matrix(whole, grid.steps_per_beat)
+    cut = np.stack([context[s : s + grid.segment_steps] for s in segments.starts])
+    return segments.notes, cut, segments.starts
 
 
 def segment_rows(piece: Piece, shift: int, notes: np.ndarray, grid: Grid) -> list[SegmentRow]:
-    """The v1 rows of one transposition of a piece."""
-    segments, context = segment_arrays(notes, grid)
-    steps = grid.segment_steps
+    """The rows of one transposition of a piece (schema 2)."""
+    meter = grid_meter(piece.meter, grid)
+    segments, context, starts = segment_arrays(notes, grid, meter)
+    steps, group = grid.segment_steps, piece.group
     return [
         SegmentRow(
             notes=segments[i],
             context=context[i],
-            position=position_index(steps, grid, first_step=i * steps),
+            position=position_codes(meter, grid, steps, start),
             piece_id=piece.piece_id,
+            group=group,
             source=piece.source,
             tune=piece.tune,
             segment=i,
+            start=start,
+            meter=_meter_at(meter, start),
             transpose=shift,
             abc=piece.abc,
         )
-        for i in range(len(segments))
+        for i, start in enumerate(starts)
     ]
+
+
+def _meter_at(meter: Meter, step: int) -> str:
+    return str([sig for s, sig in meter.changes if s <= step][-1])
 
 
 def too_short(notes: np.ndarray, grid: Grid) -> bool:

@@ -187,6 +187,9 @@ class _SplitTunesFn(beam.DoFn):
             if too_short(piece.notes, self.grid):
                 counters.inc(counters.PIECES_TOO_SHORT)
                 continue
+            counters.inc(counters.meter_name(piece.meter.first))
+            counters.inc(counters.PICKUPS, int(piece.lead > 0))
+            counters.inc(counters.METER_CHANGES, int(len(piece.meter.changes) > 1))
             yield piece
 
 

@@ -1,7 +1,8 @@
 """Ingest, middle: assign split → transpose → segment → spill the rows.
 
-The split comes from the piece's content hash before augmentation, so every transposition and
-every segment of a piece lands in the split of the piece.
+The split comes from the piece's musical fingerprint (`Piece.group`) before augmentation, so
+every transposition and every segment of a piece lands in the split of the piece, and so does
+the same tune found in another key or another book (`CountGroups` counts those).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from mg.representation.grid import Grid
 
 
 class AssignSplit(beam.PTransform):
-    """Piece → SplitPiece, the split drawn from a hash of `piece_id` with the given ratios."""
+    """Piece → SplitPiece, the split drawn from a hash of its fingerprint with the given ratios."""
 
     def __init__(self, ratios: tuple[float, float, float]) -> None:
         super().__init__()
@@ -26,7 +27,28 @@ class AssignSplit(beam.PTransform):
     def expand(self, pieces):
         ratios = self.ratios
         return pieces | "Split" >> beam.Map(
-            lambda piece: SplitPiece(piece, split_of(piece.piece_id, ratios))
+            lambda piece: SplitPiece(piece, split_of(piece.group, ratios))
+        )
+
+
+def _count_group(item) -> None:
+    _, piece_ids = item
+    distinct = len(set(piece_ids))
+    if distinct > 1:
+        counters.inc(counters.GROUPS)
+        counters.inc(counters.GROUPED_TUNES, distinct)
+
+
+class CountGroups(beam.PTransform):
+    """Piece → nothing; counts the fingerprints that two or more distinct tunes share (the same
+    tune in two keys or books), which AssignSplit kept in one split."""
+
+    def expand(self, pieces):
+        return (
+            pieces
+            | "ByGroup" >> beam.Map(lambda piece: (piece.group, piece.piece_id))
+            | "Group" >> beam.GroupByKey()
+            | "Count" >> beam.Map(_count_group)
         )
 
 
@@ -57,7 +79,7 @@ class Transpose(beam.PTransform):
 
 
 def segment_piece(item: TransposedPiece, grid: Grid) -> PieceBlock:
-    """Every row of a piece, ordered by (transpose, segment), as one v1 table."""
+    """Every row of a piece, ordered by (transpose, segment), as one table of the schema."""
     piece, rows = item.piece, []
     stats = {"steps": 0, "padded": 0, "pitches_out_of_range": 0}
     for variant in item.variants:

@@ -29,7 +29,7 @@ from mg.data.schema import (
     table_arrays,
 )
 from mg.errors import DatasetError
-from mg.models.protocol import NoteBatch
+from mg.models.protocol import NoteBatch, model_notes
 from mg.representation.context import kernel_spec
 from mg.representation.grid import Grid
 
@@ -79,8 +79,8 @@ class Dataset:
             )
 
     def check_config(self, config: Any) -> None:
-        """The same check against a model config's `alpha` (pitches) and `gamma` (positions)."""
-        wanted = {"alpha": self.grid.alpha, "gamma": self.grid.gamma}
+        """The same check against a model config's `alpha` (pitches) and `gamma` (rows of P_t)."""
+        wanted = {"alpha": self.grid.alpha, "gamma": self.grid.position_width}
         for name, value in wanted.items():
             have = getattr(config, name, value)
             if have != value:
@@ -194,10 +194,17 @@ class SegmentStream(IterableDataset):
 
 
 def _read_unit(path: Path, group: int) -> Iterator[dict[str, torch.Tensor]]:
-    table = pq.ParquetFile(path).read_row_group(group, columns=list(TENSOR_COLUMNS))
-    arrays = table_arrays(table)
-    notes = arrays["notes"].astype(np.float32)
-    notes[..., 2] /= 127.0
+    try:
+        shard = pq.ParquetFile(path, page_checksum_verification=True)
+        table = shard.read_row_group(group, columns=list(TENSOR_COLUMNS))
+        arrays = table_arrays(table)
+    except (OSError, ValueError, pa.ArrowException) as exc:  # a damaged shard names itself
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DatasetError(
+            f"{path}: row group {group} cannot be read ({reason}); the shard is damaged: "
+            "ingest the corpus again"
+        ) from None
+    notes = model_notes(arrays["notes"])
     context = arrays["context"].astype(np.float32)
     position = arrays["position"].astype(np.int64)
     for i in range(len(notes)):

@@ -1,8 +1,24 @@
-"""The dataset's storage contract, schema version 1: one Parquet row per segment.
+"""The dataset's storage contract, schema version 2: one Parquet row per segment.
 
 Tensors use Arrow's canonical `fixed_shape_tensor` extension type, which pyarrow writes to
-Parquet and reads back with its shape: `notes` [T, α, 3] uint8, `context` [T, α, 3] float16,
-`position` [T] int8 (the index within the bar; `representation.position_matrix` expands it).
+Parquet and reads back with its shape:
+
+    notes     [T, α, 3] uint8     pressed, articulated, velocity (0..127)
+    context   [T, α, 3] float16   the causal context C_t (`representation.context`)
+    position  [T, 3] int16        the rows of the three ones of P_t: step within the beat,
+                                  beat within the bar, meter (`representation.position`);
+                                  `position_matrix` / `models.layers.position_one_hot` expand it
+
+and per row: `piece_id` (content hash of the tune on the grid: exact copies share it),
+`group` (its musical fingerprint, which chose the split: the same tune in another key or book
+shares it), `source`, `tune` (index within a multi-tune file), `segment` (index within the
+piece), `start` (the piece's step where the segment starts: always a bar line), `meter` (the
+time signature at that step, e.g. "6/8"), `transpose` (semitones), `abc` (the tune's text, ABC
+sources only). T = ε·ζ·η steps; a segment starts on a bar line of the piece's own meter, so
+consecutive segments of a piece not in ζ/4 share the bar that crosses the first one's end.
+
+Version 1 (before meters) had `position` [T] int8, the step index within a ζ/4 bar, and no
+`group`, `start` or `meter`; it is refused with a line that says to re-ingest.
 Ingest writes with `segments_table`; the datasets read with `table_arrays`.
 """
 
@@ -19,11 +35,13 @@ from mg.errors import DatasetError
 from mg.representation.context import CONTEXT_DTYPE
 from mg.representation.grid import Grid
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SPLITS = ("train", "valid", "test")
 MANIFEST = "manifest.json"
 TENSOR_COLUMNS = ("notes", "context", "position")
-META_COLUMNS = ("piece_id", "source", "tune", "segment", "transpose", "abc")
+META_COLUMNS = (
+    "piece_id", "group", "source", "tune", "segment", "start", "meter", "transpose", "abc",
+)  # fmt: skip
 
 
 def arrow_schema(grid: Grid) -> pa.Schema:
@@ -35,11 +53,14 @@ def arrow_schema(grid: Grid) -> pa.Schema:
                 "context",
                 pa.fixed_shape_tensor(pa.from_numpy_dtype(CONTEXT_DTYPE), [steps, alpha, 3]),
             ),
-            ("position", pa.fixed_shape_tensor(pa.int8(), [steps])),
+            ("position", pa.fixed_shape_tensor(pa.int16(), [steps, 3])),
             ("piece_id", pa.string()),
+            ("group", pa.string()),
             ("source", pa.string()),
             ("tune", pa.int32()),
             ("segment", pa.int32()),
+            ("start", pa.int32()),
+            ("meter", pa.string()),
             ("transpose", pa.int8()),
             ("abc", pa.string()),
         ],
@@ -53,17 +74,20 @@ class SegmentRow:
 
     notes: np.ndarray  # [T, α, 3] uint8
     context: np.ndarray  # [T, α, 3] float16
-    position: np.ndarray  # [T] int8
+    position: np.ndarray  # [T, 3] int16
     piece_id: str
     source: str
     tune: int
     segment: int
     transpose: int
     abc: str | None
+    group: str = ""  # the musical fingerprint; piece_id when not given
+    start: int = 0
+    meter: str = "4/4"
 
 
 def segments_table(rows: list[SegmentRow], grid: Grid) -> pa.Table:
-    """Rows -> an Arrow table of the v1 schema (an empty list gives an empty table)."""
+    """Rows -> an Arrow table of the v2 schema (an empty list gives an empty table)."""
     schema = arrow_schema(grid)
     if not rows:
         return schema.empty_table()
@@ -74,7 +98,10 @@ def segments_table(rows: list[SegmentRow], grid: Grid) -> pa.Table:
         for name in TENSOR_COLUMNS
     }
     for name in META_COLUMNS:
-        columns[name] = pa.array([getattr(r, name) for r in rows], type=schema.field(name).type)
+        values = [getattr(r, name) for r in rows]
+        if name == "group":
+            values = [r.group or r.piece_id for r in rows]
+        columns[name] = pa.array(values, type=schema.field(name).type)
     return pa.table(columns, schema=schema)
 
 
@@ -102,7 +129,8 @@ def read_manifest(folder: str | Path) -> dict:
     version = manifest.get("schema_version")
     if version != SCHEMA_VERSION:
         raise DatasetError(
-            f"{folder}: dataset schema version {version}, this mg reads {SCHEMA_VERSION}"
+            f"{folder}: dataset schema version {version}, this mg reads {SCHEMA_VERSION}; "
+            f"re-ingest the corpus with `mg ingest ... --out {folder}`"
         )
     return manifest
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mg.generation import audio
-from mg.generation.sampling import SamplingOptions
+from mg.generation.sampling import SamplingOptions, with_meter
 from mg.generation.writing import GeneratedPiece, Outputs
 from mg.kinds import kind_of
 from mg.tracking.model_uri import ModelSource, open_model
@@ -58,7 +58,7 @@ def generate(uri: str, options: GenerateOptions) -> GenerateResult:
         audio.fluidsynth_path()  # fail before any work when FluidSynth is missing
         audio.default_soundfont()
     loaded, source = open_model(uri, options.tracking_uri)
-    kind, grid = kind_of(loaded.family), loaded.grid
+    kind, grid = kind_of(loaded.family), with_meter(loaded.grid, options.sampling.meter)
     options.out.mkdir(parents=True, exist_ok=True)
     stem = f"{source.name}-s{options.sampling.seed}"
     primer = kind.read_primer(options.primer, grid) if options.primer else None

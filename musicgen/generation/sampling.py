@@ -18,16 +18,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from mg.generation.controls import make_controls
 from mg.models.heads import Controls, FrameDistribution
-from mg.models.protocol import NoteBatch
+from mg.models.protocol import VELOCITY_MAX, NoteBatch, model_notes
 from mg.representation.context import context_of_windows
 from mg.representation.grid import Grid
+from mg.representation.meter import Meter, TimeSignature, grid_meter
+from mg.representation.position import position_codes
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class SamplingOptions:
     key: str | None = None  # "D:minor": only the scale's pitches sound
     pitch_range: str | None = None  # "55:84": only MIDI pitches in LOW..HIGH sound
     max_polyphony: int | None = None  # at most this many pitches at once
+    meter: str | None = None  # "6/8": the time signature of the pieces (else the grid's common one)
 
 
 @torch.no_grad()
@@ -77,10 +80,11 @@ def generate_notes(
     )
     frames = list(np.moveaxis(start, 1, 0))  # list of [num, α, 3]
     new_steps = options.steps - 1 if primer is None else options.steps
+    positions = piece_positions(grid, options.meter, len(frames) + new_steps)
     with one_thread_on_cpu(device):
         state = model.initial_state(options.num)
         for t in range(len(frames) - 1 + new_steps):
-            batch = _frame_batch(frames, t, grid).to(device)
+            batch = _frame_batch(frames, t, grid, positions[t]).to(device)
             distribution, state = model.step(state, batch)
             if t + 1 >= len(frames):
                 frames.append(_sample_frame(distribution, frames[-1], controls, generator))
@@ -121,18 +125,33 @@ def _tile(primer: np.ndarray, num: int) -> np.ndarray:
     return np.repeat(primer[None].astype(np.uint8), num, axis=0)
 
 
-def _frame_batch(frames: list[np.ndarray], t: int, grid: Grid) -> NoteBatch:
+def with_meter(grid: Grid, meter: str | None) -> Grid:
+    """The model's grid with `meter` ("6/8") as the pieces' meter: sampling and the MIDI
+    writer both read it from there. ValueError for a meter that is not n/d."""
+    return replace(grid, common_meter=str(TimeSignature.parse(meter))) if meter else grid
+
+
+def piece_meter(grid: Grid, meter: str | None = None) -> Meter:
+    """The meter generated pieces are in: `meter` ("6/8"), else the training data's most common."""
+    return grid_meter(Meter.constant(meter or grid.common_meter), grid)
+
+
+def piece_positions(grid: Grid, meter: str | None, steps: int) -> np.ndarray:
+    """P_t of every step, int16 [steps, 3], by the function ingest used (`position_codes`)."""
+    return position_codes(piece_meter(grid, meter), grid, steps)
+
+
+def _frame_batch(frames: list[np.ndarray], t: int, grid: Grid, position: np.ndarray) -> NoteBatch:
     """Frame t with its causal context (frames t-ε..t, silence before the start) and position."""
     eps = grid.steps_per_beat
     window = [frames[i] if i >= 0 else np.zeros_like(frames[0]) for i in range(t - eps, t + 1)]
     context = context_of_windows(np.stack(window, axis=1))  # [num, α, 3]
-    notes = frames[t].astype(np.float32)
-    notes[..., 2] /= 127.0
+    notes = model_notes(frames[t])
     num = len(notes)
     return NoteBatch(
         notes=torch.from_numpy(notes)[:, None],
         context=torch.from_numpy(context.astype(np.float32))[:, None],
-        position=torch.full((num, 1), t % grid.gamma, dtype=torch.long),
+        position=torch.from_numpy(np.tile(position.astype(np.int64), (num, 1, 1))),
     )
 
 
@@ -148,7 +167,7 @@ def _sample_frame(
     pressed = drawn.pressed.cpu().numpy()
     was_pressed = previous[..., 0] > 0
     onset = pressed & (drawn.articulated.cpu().numpy() | ~was_pressed)
-    velocity = np.clip(np.rint(drawn.velocity.cpu().numpy() * 127), 1, 127)
+    velocity = np.clip(np.rint(drawn.velocity.cpu().numpy() * VELOCITY_MAX), 1, 127)
     held_velocity = np.where(onset, velocity, previous[..., 2])
     frame = np.zeros_like(previous)
     frame[..., 0] = pressed

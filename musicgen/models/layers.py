@@ -40,9 +40,24 @@ def count_parameters(module: nn.Module) -> int:
 
 
 def position_one_hot(position: torch.Tensor, gamma: int) -> torch.Tensor:
-    """[B, T] indices -> the patent's P_t as [B, T, γ, 3] (one-hot repeated in 3 columns)."""
-    one_hot = F.one_hot(position.long(), gamma).to(torch.float32)
-    return one_hot.unsqueeze(-1).expand(*one_hot.shape, 3)
+    """The stored position -> P_t as [B, T, γ, 3]: the patent's layout, repeated in 3 columns.
+
+    The one helper every note family feeds its position through. Since schema 2, `position` is
+    [B, T, 3]: the rows of the three ones of P_t, which is a multi-hot of γ rows (γ = the model
+    config's `gamma` = `Grid.position_width`, 3ε + 12 + 16, 40 at ε = 4 steps per quarter):
+
+        rows 0 … 3ε-1            step within the beat (compound meters beat in dotted notes)
+        rows 3ε … 3ε+11          beat within the bar
+        rows 3ε+12 … 3ε+27       the meter (4/4, 3/4, 2/4, 6/8, 9/8, 12/8, … "other")
+
+    computed from each piece's real bar lines (`mg.representation.position`). A [B, T] index
+    (a plain one-hot, as before schema 2) is accepted too. A family that wants the parts apart
+    (an embedding per part, say) reads the same three indices.
+    """
+    hot = F.one_hot(position.long(), gamma).to(torch.float32)
+    if position.dim() == 3:  # [B, T, 3, γ] -> the multi-hot [B, T, γ]
+        hot = hot.sum(-2)
+    return hot.unsqueeze(-1).expand(*hot.shape, 3)
 
 
 def note_loss(

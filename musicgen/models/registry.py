@@ -63,7 +63,7 @@ class Family:
 
 
 def _grid_fields(grid: Grid) -> dict[str, int]:
-    return {"alpha": grid.alpha, "gamma": grid.gamma}
+    return {"alpha": grid.alpha, "gamma": grid.position_width}  # gamma: the rows of P_t
 
 
 def register(family: Family) -> Family:

@@ -1,4 +1,5 @@
-"""The representation: MIDI/ABC ⇄ note matrices, the causal context and the position matrices.
+"""The representation: MIDI/ABC ⇄ note matrices, meter and bar lines, the causal context and
+the position matrices.
 
 numpy only (no torch): Beam workers import this and nothing heavier.
 """
@@ -18,7 +19,13 @@ from mg.representation.encode import (
     EncodeStats,
     encode_events,
 )
-from mg.representation.position import position_index, position_matrix
+from mg.representation.meter import Meter, TimeSignature, grid_meter
+from mg.representation.position import (
+    position_codes,
+    position_index,
+    position_matrix,
+    position_width,
+)
 from mg.representation.read import (
     SUFFIXES,
     FileResult,
@@ -37,18 +44,23 @@ __all__ = [
     "VELOCITY",
     "EncodeStats",
     "FileResult",
+    "Meter",
     "Piece",
     "Segments",
+    "TimeSignature",
     "context_kernel",
     "context_matrix",
     "context_of_windows",
     "detect_format",
     "encode_events",
+    "grid_meter",
     "kernel_spec",
     "note_spans",
     "notes_to_midi_bytes",
+    "position_codes",
     "position_index",
     "position_matrix",
+    "position_width",
     "read_bytes",
     "read_file",
     "segment_notes",

@@ -12,6 +12,7 @@ import numpy as np
 
 from mg.representation.encode import ARTICULATED, PRESSED, VELOCITY
 from mg.representation.grid import Grid
+from mg.representation.meter import Meter, grid_meter
 
 
 def note_spans(notes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -34,16 +35,28 @@ def note_spans(notes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
 
 
 def notes_to_midi_bytes(
-    notes: np.ndarray, grid: Grid, tempo_bpm: float = 120.0, program: int = 0
+    notes: np.ndarray,
+    grid: Grid,
+    tempo_bpm: float = 120.0,
+    program: int = 0,
+    meter: Meter | None = None,
 ) -> bytes:
-    """Encode a note matrix as a one-track Standard MIDI File (deterministic bytes)."""
+    """Encode a note matrix as a one-track Standard MIDI File (deterministic bytes).
+
+    The time signatures written are `meter`'s, else the grid's common meter (ζ/4 on a fixed
+    grid): step 0 is a bar line, as it is for every piece `mg.representation` reads.
+    """
     import symusic
 
     tpq = grid.ticks_per_beat
     ticks_per_step = tpq // grid.steps_per_beat
     score = symusic.Score(tpq)
     score.tempos.append(symusic.Tempo(0, qpm=float(tempo_bpm)))
-    score.time_signatures.append(symusic.TimeSignature(0, grid.beats_per_bar, 4))
+    meter = grid_meter(meter or Meter.constant(grid.common_meter), grid)
+    for step, signature in meter.changes:
+        score.time_signatures.append(
+            symusic.TimeSignature(step * ticks_per_step, signature.numerator, signature.denominator)
+        )
     track = symusic.Track(name="mg", program=program, is_drum=False)
     start, end, pitch, velocity = note_spans(notes)
     order = np.lexsort((pitch, start))
@@ -60,8 +73,14 @@ def notes_to_midi_bytes(
     return score.dumps_midi()
 
 
-def write_midi(notes: np.ndarray, path: str | Path, grid: Grid, tempo_bpm: float = 120.0) -> Path:
+def write_midi(
+    notes: np.ndarray,
+    path: str | Path,
+    grid: Grid,
+    tempo_bpm: float = 120.0,
+    meter: Meter | None = None,
+) -> Path:
     """Write a note matrix to `path` as MIDI; returns the path."""
     path = Path(path)
-    path.write_bytes(notes_to_midi_bytes(notes, grid, tempo_bpm))
+    path.write_bytes(notes_to_midi_bytes(notes, grid, tempo_bpm, meter=meter))
     return path

@@ -25,7 +25,7 @@ class NoteEvents:
     velocity: np.ndarray  # int64 1..127
     ticks_per_beat: int
     drum_notes: int = 0
-    time_signature: tuple[int, int] | None = None
+    time_signatures: tuple[tuple[int, int, int], ...] = ()  # (tick, numerator, denominator)
 
 
 def check_midi_header(data: bytes, path: str) -> None:
@@ -109,7 +109,7 @@ def score_to_events(score, path: str) -> NoteEvents:
         velocity=np.minimum(np.maximum(_joined(parts, "velocity"), 1), 127),
         ticks_per_beat=int(score.ticks_per_quarter),
         drum_notes=drums,
-        time_signature=(sigs[0].numerator, sigs[0].denominator) if len(sigs) else None,
+        time_signatures=tuple((int(s.time), int(s.numerator), int(s.denominator)) for s in sigs),
     )
 
 

@@ -12,18 +12,24 @@ import numpy as np
 
 from mg.representation.encode import ARTICULATED, PRESSED, VELOCITY
 from mg.representation.grid import Grid
+from mg.representation.meter import Meter, grid_meter
+from mg.representation.position import position_codes
 from mg.representation.summary import pitch_name
 
 _MARGIN = 2  # pitches shown below the lowest and above the highest note
 
 
 def pianoroll_png(
-    notes: np.ndarray, grid: Grid, path: str | Path, title: str | None = None
+    notes: np.ndarray,
+    grid: Grid,
+    path: str | Path,
+    title: str | None = None,
+    meter: Meter | None = None,
 ) -> Path:
     """Draw notes [steps, α, 3] as a piano roll PNG at `path`; returns the path.
 
-    Time runs left to right with bar lines every γ steps (beats fainter); the colour of a pressed
-    cell is its velocity (darker is louder); a white cut marks each articulation, so repeated
+    Time runs left to right with the bar lines of `meter` (else the grid's common meter) and
+    its beats fainter; the colour of a pressed cell is its velocity (darker is louder); a white cut marks each articulation, so repeated
     notes of one pitch stay apart.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -50,7 +56,7 @@ def pianoroll_png(
         extent=(0, steps, low - 0.5, high + 0.5),
     )
     _mark_articulations(ax, notes, low, high)
-    _grid_lines(ax, grid, steps)
+    _grid_lines(ax, grid, steps, meter)
     _pitch_axis(ax, grid, low, high)
     ax.set_xlim(0, steps)
     ax.set_facecolor("white")
@@ -77,9 +83,10 @@ def _mark_articulations(ax, notes: np.ndarray, low: int, high: int) -> None:
     ax.vlines(step, pitch + low - 0.5, pitch + low + 0.5, colors="white", linewidth=1.0, zorder=3)
 
 
-def _grid_lines(ax, grid: Grid, steps: int) -> None:
-    beats = np.arange(0, steps + 1, grid.steps_per_beat)
-    bars = beats[beats % grid.gamma == 0]
+def _grid_lines(ax, grid: Grid, steps: int, meter: Meter | None) -> None:
+    meter = grid_meter(meter or Meter.constant(grid.common_meter), grid)
+    beats = np.flatnonzero(position_codes(meter, grid, steps + 1)[:, 0] == 0)
+    bars = meter.bar_lines(steps + 1, grid.steps_per_beat)
     ax.vlines(
         beats, 0, 1, transform=ax.get_xaxis_transform(), colors="0.88", linewidth=0.5, zorder=1
     )
@@ -87,7 +94,8 @@ def _grid_lines(ax, grid: Grid, steps: int) -> None:
         bars, 0, 1, transform=ax.get_xaxis_transform(), colors="0.55", linewidth=0.9, zorder=1
     )
     ticks = bars[:: max(1, len(bars) // 16)]
-    ax.set_xticks(ticks, [str(b // grid.gamma + 1) for b in ticks])
+    number = {int(b): i + 1 for i, b in enumerate(bars)}
+    ax.set_xticks(ticks, [str(number[int(b)]) for b in ticks])
     ax.set_xlabel("bar")
 
 

@@ -10,10 +10,20 @@ import numpy as np
 
 from mg.errors import CorpusError, Reason
 from mg.representation import abc as abc_format
+from mg.representation.abc_pickup import tune_pickup
 from mg.representation.encode import encode_events
 from mg.representation.files import MAX_FILE_BYTES, printable, read_regular_file
+from mg.representation.fingerprint import fingerprint
 from mg.representation.grid import Grid
-from mg.representation.midi import parse_midi
+from mg.representation.meter import (
+    Meter,
+    TimeSignature,
+    counted_bars,
+    lead_for_pickup,
+    meter_from_ticks,
+    with_lead,
+)
+from mg.representation.midi import NoteEvents, parse_midi
 
 MIDI_SUFFIXES = (".mid", ".midi", ".smf")
 ABC_SUFFIXES = (".abc",)
@@ -23,7 +33,10 @@ SUFFIXES = MIDI_SUFFIXES + ABC_SUFFIXES + MUSICXML_SUFFIXES
 
 @dataclass(frozen=True)
 class Piece:
-    """One tune on the grid: its note matrix and where it came from."""
+    """One tune on the grid: its note matrix, its meter and where it came from.
+
+    Step 0 is a bar line: a pickup is preceded by `lead` silent steps (see `meter.with_lead`).
+    """
 
     notes: np.ndarray  # [steps, α, 3] uint8
     source: str
@@ -31,7 +44,21 @@ class Piece:
     title: str
     abc: str | None  # the tune's ABC text, for ABC sources
     stats: dict[str, int] = field(default_factory=dict)
-    time_signature: tuple[int, int] | None = None
+    meter: Meter = field(default_factory=Meter)
+    lead: int = 0  # silent steps before a pickup
+
+    @property
+    def time_signature(self) -> tuple[int, int]:
+        return (self.meter.first.numerator, self.meter.first.denominator)
+
+    def bars(self, steps_per_quarter: int) -> int:
+        """The bars a musician counts (the pickup's partial bar excluded)."""
+        return counted_bars(self.meter, len(self.notes), steps_per_quarter, self.lead)
+
+    @property
+    def group(self) -> str:
+        """The musical fingerprint: the same tune in another key, tempo or file shares it."""
+        return fingerprint(self.notes)
 
     @property
     def piece_id(self) -> str:
@@ -72,33 +99,57 @@ def read_bytes(data: bytes, source: str, grid: Grid) -> FileResult:
 
 
 def detect_format(data: bytes, source: str) -> str:
+    """The suffix decides (`.mid .midi .smf`, `.abc`, `.xml .mxl .musicxml`); the bytes are
+    sniffed only for other suffixes: a zipped `.mxl` may well contain `X:` and `K:`."""
     suffix = Path(source).suffix.lower()
-    if suffix in MIDI_SUFFIXES or data[:4] == b"MThd":
+    if suffix in MIDI_SUFFIXES:
         if data[:4] != b"MThd":
             raise CorpusError(source, Reason.UNKNOWN_FORMAT, "not a MIDI file (no MThd header)")
         return "midi"
-    if suffix in ABC_SUFFIXES or (b"X:" in data[:4096] and b"K:" in data[:65536]):
+    if suffix in ABC_SUFFIXES:
         return "abc"
     if suffix in MUSICXML_SUFFIXES:
         return "musicxml"
+    if data[:4] == b"MThd":
+        return "midi"
+    if b"X:" in data[:4096] and b"K:" in data[:65536]:
+        return "abc"
     raise CorpusError(source, Reason.UNKNOWN_FORMAT, "neither MIDI, ABC nor MusicXML")
 
 
-def _midi_result(data: bytes, source: str, grid: Grid) -> FileResult:
+def _midi_result(data: bytes, source: str, grid: Grid, pickup: int | None = None) -> FileResult:
     events = parse_midi(data, source)
     notes, stats = encode_events(events, grid, source)
-    piece = Piece(notes, source, 0, Path(source).stem, None, stats.as_dict(), events.time_signature)
+    notes, meter, lead = place_on_bars(notes, events, grid, pickup)
+    piece = Piece(notes, source, 0, Path(source).stem, None, stats.as_dict(), meter, lead)
     return FileResult(source, [piece], [])
 
 
+def place_on_bars(
+    notes: np.ndarray, events: NoteEvents, grid: Grid, pickup: int | None = None
+) -> tuple[np.ndarray, Meter, int]:
+    """The piece's meter from its time signature events, and its pickup put before bar 1.
+
+    `pickup` (steps) comes from the score where the format writes one (the first bar of an ABC
+    tune or a MusicXML part). MIDI has no pickup: a file that starts with one either pads it to
+    a whole bar or gives it a short time signature of its own, and both read right as they are.
+    """
+    eps = grid.steps_per_beat
+    meter = meter_from_ticks(list(events.time_signatures), events.ticks_per_beat / eps)
+    lead = lead_for_pickup(pickup or 0, meter, eps)
+    notes, meter = with_lead(notes, meter, lead)
+    return notes, meter, lead
+
+
 def _abc_result(text: str, source: str, grid: Grid) -> FileResult:
-    _, tunes = abc_format.split_tunes(text)
+    header, tunes = abc_format.split_tunes(text)
+    inherited = abc_format.inherited_fields(header)
     if not tunes:
         raise CorpusError(source, Reason.ABC_NO_TUNE, "ABC file has no tune (no X: line)")
     pieces, failures = [], []
     for tune, midi in zip(tunes, abc_format.render_tunes(text, tunes, source), strict=True):
         try:
-            pieces.append(_abc_piece(tune, midi, source, grid))
+            pieces.append(_abc_piece(tune, midi, source, grid, inherited))
         except CorpusError as exc:  # one broken tune: recorded, the others go on
             failures.append(
                 CorpusError(source, exc.reason, f"tune {tune.index} ({tune.title}): {exc.detail}")
@@ -113,16 +164,20 @@ def _abc_result(text: str, source: str, grid: Grid) -> FileResult:
 
 
 def _abc_piece(
-    tune: abc_format.AbcTune, midi: tuple[bytes, int] | CorpusError, source: str, grid: Grid
+    tune: abc_format.AbcTune,
+    midi: tuple[bytes, int] | CorpusError,
+    source: str,
+    grid: Grid,
+    inherited: list[str],
 ) -> Piece:
     if isinstance(midi, CorpusError):
         raise midi
     events = parse_midi(midi[0], source)
     notes, stats = encode_events(events, grid, source)
     stats.dropped["abc2midi_errors"] = midi[1]
-    return Piece(
-        notes, source, tune.index, tune.title, tune.text, stats.as_dict(), events.time_signature
-    )
+    pickup = round(tune_pickup(inherited, tune.text) * 4 * grid.steps_per_beat)
+    notes, meter, lead = place_on_bars(notes, events, grid, pickup)
+    return Piece(notes, source, tune.index, tune.title, tune.text, stats.as_dict(), meter, lead)
 
 
 def _musicxml_result(data: bytes, source: str, grid: Grid) -> FileResult:
@@ -136,13 +191,29 @@ def _musicxml_result(data: bytes, source: str, grid: Grid) -> FileResult:
             else music21.converter.parseData(data)
         )
         midi = music21.midi.translate.streamToMidiFile(score).writestr()
+        pickup = _musicxml_pickup(score, grid.steps_per_beat)
     except CorpusError:
         raise
     except Exception as exc:
         raise CorpusError(
             source, Reason.UNREADABLE, f"MusicXML could not be parsed: {exc}"
         ) from None
-    return _midi_result(midi, source, grid)
+    return _midi_result(midi, source, grid, pickup)
+
+
+def _musicxml_pickup(score, steps_per_quarter: int) -> int:
+    """Steps of the first measure when it is shorter than its time signature's bar."""
+    parts = list(getattr(score, "parts", [])) or [score]
+    measures = parts[0].getElementsByClass("Measure")
+    if not measures:
+        return 0
+    first = measures[0]
+    signature = first.timeSignature or first.getContextByClass("TimeSignature")
+    if signature is None:
+        return 0
+    bar = TimeSignature(signature.numerator, signature.denominator).bar_length * 4
+    length = first.duration.quarterLength
+    return round(length * steps_per_quarter) if 0 < length < bar else 0
 
 
 def _parse_mxl(data: bytes):

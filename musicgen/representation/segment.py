@@ -1,4 +1,10 @@
-"""Cutting a piece into T-step segments that start on bar lines."""
+"""Cutting a piece into T-step segments that start on its real bar lines.
+
+A segment holds T = ε·ζ·η steps wherever its bars fall, so the next segment starts at the last
+bar line inside it: a bar that crosses a segment's end is seen again, whole, at the start of
+the next (in 4/4 at the default grid the segments meet exactly, 16 bars each). The last
+segment is padded with silence; it is dropped when it would add less than one bar of music.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mg.representation.grid import Grid
+from mg.representation.meter import Meter, grid_meter
 
 
 @dataclass(frozen=True)
@@ -14,27 +21,47 @@ class Segments:
     notes: np.ndarray  # [n, T, α, 3] uint8
     padded: int  # 1 when the last segment was padded with silence
     dropped: int  # 1 when a last partial segment was dropped
+    starts: tuple[int, ...] = ()  # the piece's step where each segment starts
 
 
-def segment_notes(notes: np.ndarray, grid: Grid, last: str = "pad", min_bars: int = 1) -> Segments:
-    """Split [steps, α, 3] into [n, T, α, 3].
+def segment_starts(steps: int, meter: Meter | None, grid: Grid) -> tuple[list[int], int]:
+    """Start steps of the segments of a piece of `steps` steps, and 1 if a short tail was dropped."""
+    length, eps = grid.segment_steps, grid.steps_per_beat
+    meter = grid_meter(meter, grid)
+    lines = meter.bar_lines(steps + length, eps)
+    starts = [0]
+    while starts[-1] + length < steps:
+        end = starts[-1] + length
+        inside = lines[(lines > starts[-1]) & (lines <= end)]
+        starts.append(int(inside[-1]) if len(inside) else end)
+    if len(starts) > 1:
+        previous_end = starts[-2] + length
+        bar = _bar_at(meter, starts[-1], eps)
+        if steps - previous_end < bar:
+            return starts[:-1], 1
+    return starts, 0
 
-    A last partial segment is padded with silence (`last="pad"`) when it holds at least
-    `min_bars` bars, and dropped otherwise or with `last="drop"`; either is reported.
+
+def _bar_at(meter: Meter, step: int, eps: int) -> int:
+    signature = [sig for s, sig in meter.changes if s <= step][-1]
+    return signature.bar_steps(eps)
+
+
+def segment_notes(
+    notes: np.ndarray, grid: Grid, meter: Meter | None = None, min_bars: int = 1
+) -> Segments:
+    """Split [steps, α, 3] into [n, T, α, 3] at the bar lines of `meter` (ζ/4 bars if None).
+
+    A piece shorter than `min_bars` bars of ζ/4 gives no segment (reported as dropped).
     """
-    if last not in ("pad", "drop"):
-        raise ValueError(f"last must be 'pad' or 'drop', got {last!r}")
     length = grid.segment_steps
-    full, rest = divmod(len(notes), length)
-    pieces = [notes[i * length : (i + 1) * length] for i in range(full)]
-    padded = dropped = 0
-    if rest:
-        if last == "pad" and rest >= min_bars * grid.gamma:
-            tail = np.zeros((length,) + notes.shape[1:], dtype=notes.dtype)
-            tail[:rest] = notes[full * length :]
-            pieces.append(tail)
-            padded = 1
-        else:
-            dropped = 1
-    stacked = np.stack(pieces) if pieces else np.zeros((0, length) + notes.shape[1:], notes.dtype)
-    return Segments(stacked, padded, dropped)
+    if len(notes) < min_bars * grid.gamma:
+        empty = np.zeros((0, length) + notes.shape[1:], notes.dtype)
+        return Segments(empty, 0, 1 if len(notes) else 0, ())
+    starts, dropped = segment_starts(len(notes), meter, grid)
+    end = starts[-1] + length
+    whole = np.zeros((max(end, len(notes)),) + notes.shape[1:], dtype=notes.dtype)
+    whole[: len(notes)] = notes
+    stacked = np.stack([whole[s : s + length] for s in starts])
+    padded = int(end > len(notes))
+    return Segments(stacked, padded, dropped, tuple(starts))

@@ -1,13 +1,12 @@
 """What a file becomes, in words: the library side of `mg inspect`.
 
 Reads a file (or every supported file of a folder) and reports, per tune, its size on the grid,
-its pitch range, its time signature and every counter of what encoding dropped; a bad file
+its pitch range, its meter (time signatures, changes, pickup) and every counter of what encoding dropped; a bad file
 becomes its error, never an exception, so one bad file of a folder does not stop the others.
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 from mg.errors import CorpusError
 from mg.representation.encode import PRESSED
 from mg.representation.grid import Grid
+from mg.representation.meter import counted_bars, grid_meter
 from mg.representation.read import SUFFIXES, Piece, read_file
 
 _NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
@@ -33,11 +33,12 @@ class PieceSummary:
     tune: int
     title: str
     steps: int
-    bars: int  # bars of the grid (γ steps each) the piece spans
+    bars: int  # bars a musician counts: the music's own, the pickup's partial bar excluded
     notes: int
     low: int  # lowest and highest MIDI pitch that sounds
     high: int
-    time_signature: str  # '3/4', or '-' when the file gives none
+    time_signature: str  # '6/8', '4/4>3/2' when it changes (4/4 when the file gives none)
+    pickup: int  # steps of the pickup before the first full bar (0: none)
     dropped: dict[str, int]  # nonzero counters only
 
     @property
@@ -62,16 +63,18 @@ class FileSummary:
 
 def summarise_piece(piece: Piece, grid: Grid) -> PieceSummary:
     used = np.flatnonzero(piece.notes[..., PRESSED].any(axis=0))
-    signature = piece.time_signature
+    meter = grid_meter(piece.meter, grid)
+    pickup = meter.first.bar_steps(grid.steps_per_beat) - piece.lead if piece.lead else 0
     return PieceSummary(
         tune=piece.tune,
         title=piece.title,
         steps=len(piece.notes),
-        bars=math.ceil(len(piece.notes) / grid.gamma),
+        bars=counted_bars(meter, len(piece.notes), grid.steps_per_beat, piece.lead),
         notes=piece.stats.get("notes", 0),
         low=int(used[0]) + grid.low,
         high=int(used[-1]) + grid.low,
-        time_signature=f"{signature[0]}/{signature[1]}" if signature else "-",
+        time_signature=">".join(dict.fromkeys(str(s) for s in meter.signatures())),
+        pickup=pickup,
         dropped={k: v for k, v in piece.stats.items() if k not in _KEPT and v},
     )
 
@@ -114,12 +117,14 @@ def describe_dropped(dropped: Counter | dict[str, int]) -> str:
 def piece_rows(summary: FileSummary) -> list[str]:
     """The table of one file's tunes, then the tunes that failed."""
     rows = [
-        f"{'tune':>5}  {'title':<32} {'steps':>6} {'bars':>5} {'notes':>6}  {'pitches':<9} {'time':<5} dropped"
+        f"{'tune':>5}  {'title':<32} {'steps':>6} {'bars':>5} {'notes':>6}  {'pitches':<9} "
+        f"{'meter':<7} {'pickup':>6}  dropped"
     ]
     for p in summary.pieces:
         rows.append(
             f"{p.tune:>5}  {p.title[:32]:<32} {p.steps:>6} {p.bars:>5} {p.notes:>6}  "
-            f"{p.pitch_range:<9} {p.time_signature:<5} {describe_dropped(p.dropped)}"
+            f"{p.pitch_range:<9} {p.time_signature:<7} {p.pickup or '-':>6}  "
+            f"{describe_dropped(p.dropped)}"
         )
     rows += [f"failed: {failure.detail} [{failure.reason}]" for failure in summary.failures]
     return rows
@@ -142,7 +147,10 @@ def file_line(summary: FileSummary, root: str | Path | None = None) -> str:
 
 def grid_line(grid: Grid) -> str:
     """How to read the figures: the grid they are counted on."""
+    bars = (
+        "bars from each piece's meter" if grid.meter == "score" else f"bars of {grid.gamma} steps"
+    )
     return (
-        f"grid: {grid.steps_per_beat} steps per beat, bars of {grid.gamma} steps, "
+        f"grid: {grid.steps_per_beat} steps per quarter, {bars}, "
         f"pitches {pitch_name(grid.low)}..{pitch_name(grid.high)}, at most {grid.max_steps:,} steps"
     )

@@ -70,13 +70,13 @@ def test_empty_dataset_folder(tmp_path, in_store):
     assert str(tmp_path) in line and "manifest.json" in line
 
 
-def test_manifest_of_another_schema_version(tmp_path, train_data, in_store):
-    copy = tmp_path / "v2"
+def test_a_dataset_of_the_old_schema_is_refused_with_re_ingest(tmp_path, train_data, in_store):
+    copy = tmp_path / "v1"
     shutil.copytree(train_data, copy)
     manifest = json.loads((copy / "manifest.json").read_text())
-    (copy / "manifest.json").write_text(json.dumps({**manifest, "schema_version": 2}))
+    (copy / "manifest.json").write_text(json.dumps({**manifest, "schema_version": 1}))
     line = one_error_line(mg_train("--data", str(copy), "--tracking-uri", in_store))
-    assert "schema version 2" in line
+    assert "schema version 1" in line and "re-ingest" in line
 
 
 def test_unreachable_tracking_server_fails_in_seconds(train_data):

@@ -21,6 +21,7 @@ from mg.errors import DatasetError
 from mg.representation import (
     context_matrix,
     kernel_spec,
+    position_codes,
     position_index,
     read_file,
     segment_notes,
@@ -135,9 +136,10 @@ def test_rows_become_float_tensors_of_the_protocol(dataset_root):
     steps = GRID.segment_steps
     assert batch.notes.shape == (3, steps, GRID.alpha, 3) and batch.notes.dtype == torch.float32
     assert batch.context.shape == batch.notes.shape and batch.context.dtype == torch.float32
-    assert batch.position.dtype == torch.long and batch.position.shape == (3, steps)
+    assert batch.position.dtype == torch.long and batch.position.shape == (3, steps, 3)
     assert 0 < batch.notes[..., 2].max() <= 1 and batch.context.max() <= 1
-    assert torch.equal(batch.position[0], torch.arange(steps) % GRID.gamma)
+    expected = torch.from_numpy(position_codes(None, GRID, steps).astype(np.int64))
+    assert torch.equal(batch.position[0], expected)
 
 
 def test_other_grid_is_refused_before_any_work(dataset_root):
@@ -164,7 +166,7 @@ def copy_dataset(root: Path, target: Path) -> Path:
         ("missing", "no such dataset folder"),
         ("empty", "no manifest.json"),
         ("no_manifest", "no manifest.json"),
-        ("schema", "schema version 99, this mg reads 1"),
+        ("schema", "schema version 99, this mg reads 2; re-ingest"),
         ("not_json", "not valid JSON"),
         ("no_shards", "no Parquet shards"),
     ],

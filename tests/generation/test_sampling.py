@@ -38,7 +38,7 @@ def test_each_frame_is_what_the_model_predicts_from_the_shared_context(loaded):
     notes = pieces.astype(np.float32)
     notes[..., 2] /= 127.0
     context = np.stack([context_matrix(p, grid.steps_per_beat) for p in pieces])
-    position = np.tile(position_index(options.steps, grid), (options.num, 1))
+    position = np.tile(position_index(options.steps, grid)[None], (options.num, 1, 1))
     batch = NoteBatch(
         torch.from_numpy(notes),
         torch.from_numpy(context.astype(np.float32)),

@@ -24,7 +24,7 @@ from mg.representation import (
     ARTICULATED,
     context_matrix,
     kernel_spec,
-    position_index,
+    position_codes,
     read_file,
     segment_notes,
 )
@@ -59,18 +59,21 @@ def assert_same_dataset(out: Path, reference: Path) -> None:
         assert ours[key] == theirs[key], key
 
 
-def expected_segments(notes: np.ndarray, shift: int, grid: Grid):
-    """What the representation gives for one transposition, computed here from its functions."""
-    alpha = notes.shape[1]
+def expected_segments(piece, shift: int, grid: Grid):
+    """What the representation gives for one transposition, computed here from its functions:
+    segments cut at the piece's bar lines, the context of the whole piece padded with silence."""
+    notes, alpha, steps = piece.notes, piece.notes.shape[1], grid.segment_steps
     shifted = np.zeros_like(notes)
     low, high = max(0, -shift), alpha - max(0, shift)
     if low < high:
         shifted[:, low + shift : high + shift] = notes[:, low:high]
-    segments = segment_notes(shifted, grid).notes
-    context = context_matrix(segments.reshape(-1, alpha, 3), grid.steps_per_beat)
-    steps = grid.segment_steps
-    positions = np.stack([position_index(steps, grid, i * steps) for i in range(len(segments))])
-    return shifted, segments, context.reshape(segments.shape), positions
+    cut = segment_notes(shifted, grid, piece.meter)
+    padded = np.zeros((max(len(notes), cut.starts[-1] + steps), alpha, 3), np.uint8)
+    padded[: len(notes)] = shifted
+    whole = context_matrix(padded, grid.steps_per_beat)
+    context = np.stack([whole[s : s + steps] for s in cut.starts])
+    positions = np.stack([position_codes(piece.meter, grid, steps, s) for s in cut.starts])
+    return shifted, cut, context, positions
 
 
 @pytest.fixture(scope="module")
@@ -135,15 +138,15 @@ def test_rows_read_back_as_the_representation_arrays(clean_run, good_pieces):
                 {m["transpose"] for m in meta if (m["source"], m["tune"]) == (source, piece.tune)}
             )
             for shift in shifts:
-                shifted, notes, context, positions = expected_segments(piece.notes, shift, grid)
+                shifted, cut, context, positions = expected_segments(piece, shift, grid)
                 whole = context_matrix(shifted, grid.steps_per_beat)  # the piece without padding
-                for segment in range(len(notes)):
+                for segment, start in enumerate(cut.starts):
                     i = index[(source, piece.tune, shift, segment)]
                     assert meta[i]["piece_id"] == piece.piece_id and meta[i]["abc"] == piece.abc
-                    assert np.array_equal(arrays["notes"][i], notes[segment])
+                    assert np.array_equal(arrays["notes"][i], cut.notes[segment])
                     assert np.array_equal(arrays["context"][i], context[segment])
                     assert np.array_equal(arrays["position"][i], positions[segment])
-                    real = whole[segment * grid.segment_steps : (segment + 1) * grid.segment_steps]
+                    real = whole[start : start + grid.segment_steps]
                     assert np.array_equal(arrays["context"][i][: len(real)], real)
                     checked += 1
     assert checked == rows.num_rows
@@ -168,7 +171,11 @@ def test_shards_have_a_fixed_layout_and_sorted_rows(clean_run):
 def test_manifest_counts_what_the_shards_hold(clean_run):
     manifest = read_manifest(clean_run.out)
     grid = manifest_grid(manifest)
-    assert grid == Grid() and manifest["kernel"] == kernel_spec(grid)
+    assert grid.same_tensors(Grid()) and manifest["kernel"] == kernel_spec(grid)
+    meters = manifest["meter"]["tunes_by_meter"]  # most common first: generation's default
+    assert grid.common_meter == next(iter(meters)) and meters[grid.common_meter] == max(
+        meters.values()
+    )
     onsets = 0
     for split in SPLITS:
         table = split_table(clean_run.out, split)

@@ -13,7 +13,7 @@ from mg.pipelines.tensors import (
     split_of,
     transpose_notes,
 )
-from mg.representation import ARTICULATED, PRESSED, context_matrix
+from mg.representation import ARTICULATED, PRESSED, Meter, context_matrix
 from mg.representation.grid import Grid
 
 
@@ -66,11 +66,24 @@ def test_transposition_shifts_the_pitch_axis_and_counts_what_falls_out():
 def test_segment_context_is_the_whole_piece_context_cut():
     grid = Grid(beats_per_bar=2, bars=2)  # a bar of 8 steps, segments of 16
     notes = piece(40, list(range(30, 50)))  # a note every 2 steps, the last at steps 38-39
-    segments, context = segment_arrays(notes, grid)
+    segments, context, starts = segment_arrays(notes, grid)
     assert segments.shape == (3, 16, 88, 3)  # 2 full segments and a padded tail of one bar
+    assert starts == (0, 16, 32)
     whole = context_matrix(notes, grid.steps_per_beat)
     flat = context.reshape(-1, 88, 3)
     assert np.array_equal(flat[:40], whole)  # the second segment's first steps see the first
     # the padding is silence after the music: its context fades out over ε steps, as generating
     # silence after the last note would give
     assert flat[40:44].any() and not flat[44:].any()
+
+
+def test_segments_in_six_eight_overlap_by_the_bar_that_crosses_and_share_its_context():
+    grid = Grid(beats_per_bar=2, bars=2)  # segments of 16 steps; a 6/8 bar is 12
+    notes = piece(40, list(range(30, 50)))
+    segments, context, starts = segment_arrays(notes, grid, Meter.constant("6/8"))
+    assert starts == (0, 12, 24)  # each segment starts on a bar line
+    whole = context_matrix(np.concatenate([notes, np.zeros_like(notes[:0])]), 4)
+    for segment, start in enumerate(starts):
+        real = min(16, 40 - start)
+        assert np.array_equal(segments[segment, :real], notes[start : start + real])
+        assert np.array_equal(context[segment, :real], whole[start : start + real])

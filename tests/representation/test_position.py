@@ -1,32 +1,56 @@
-"""The position matrix: stored as an index within the bar, expanded losslessly to γ × 3."""
+"""P_t: step within the beat, beat within the bar and the meter, from the real bar lines."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from mg.representation import position_index, position_matrix
+from mg.representation import Meter, TimeSignature, position_codes, position_index, position_matrix
 from mg.representation.grid import Grid
+from mg.representation.position import describe_codes
 
 
-def test_index_counts_steps_within_the_bar(grid):
-    index = position_index(40, grid)
-    assert index.dtype == np.int8
-    assert index[: grid.gamma].tolist() == list(range(grid.gamma))
-    assert index[grid.gamma] == 0 and index[-1] == 39 % grid.gamma
-    assert position_index(3, grid, first_step=grid.gamma - 1).tolist() == [grid.gamma - 1, 0, 1]
+def described(codes: np.ndarray, grid: Grid) -> list[tuple[int, int, str]]:
+    return [describe_codes(c, grid.steps_per_beat) for c in codes]
 
 
-def test_matrix_expands_and_indexes_back_losslessly(grid):
-    index = position_index(3 * grid.segment_steps, grid).reshape(3, grid.segment_steps)
-    matrix = position_matrix(index, grid.gamma)
-    assert matrix.shape == (3, grid.segment_steps, grid.gamma, 3) and matrix.dtype == np.uint8
-    assert np.all(matrix.sum(axis=-2) == 1)  # one-hot in each of the 3 columns
-    for column in range(3):
-        np.testing.assert_array_equal(matrix[..., column].argmax(axis=-1), index)
+def test_four_four_counts_sixteenths_within_quarter_beats(grid):
+    codes = position_codes(Meter(), grid, 20)
+    assert codes.dtype == np.int16 and codes.shape == (20, 3)
+    assert described(codes[[0, 1, 4, 15, 16]], grid) == [
+        (0, 0, "4/4"), (1, 0, "4/4"), (0, 1, "4/4"), (3, 3, "4/4"), (0, 0, "4/4"),
+    ]  # fmt: skip
 
 
-def test_another_bar_length_has_its_own_gamma():
-    grid = Grid(steps_per_beat=3, beats_per_bar=3)
-    matrix = position_matrix(position_index(20, grid), grid.gamma)
-    assert matrix.shape == (20, 9, 3)
-    assert matrix[9, 0, 0] == 1 and matrix[8, 8, 2] == 1
+def test_six_eight_beats_in_dotted_quarters(grid):
+    codes = position_codes(Meter.constant("6/8"), grid, 24)  # bars of 12 steps, beats of 6
+    assert described(codes[[0, 2, 5, 6, 11, 12]], grid) == [
+        (0, 0, "6/8"), (2, 0, "6/8"), (5, 0, "6/8"), (0, 1, "6/8"), (5, 1, "6/8"), (0, 0, "6/8"),
+    ]  # fmt: skip
+
+
+def test_a_change_of_meter_restarts_the_bar(grid):
+    meter = Meter(((0, TimeSignature(3, 4)), (24, TimeSignature(4, 4))))
+    codes = position_codes(meter, grid, 30, start=20)  # the start offset is honoured
+    assert described(codes[[0, 3, 4, 8]], grid) == [
+        (0, 2, "3/4"), (3, 2, "3/4"), (0, 0, "4/4"), (0, 1, "4/4"),
+    ]  # fmt: skip
+
+
+def test_a_fixed_grid_ignores_the_meter():
+    grid = Grid(meter="fixed")
+    codes = position_codes(Meter.constant("6/8"), grid, 17)
+    assert described(codes[[12, 16]], grid) == [(0, 3, "4/4"), (0, 0, "4/4")]
+    np.testing.assert_array_equal(position_index(17, grid), codes)
+
+
+def test_matrix_is_a_multi_hot_of_three_and_indexes_back(grid):
+    codes = position_codes(Meter.constant("9/8"), grid, 2 * 64).reshape(2, 64, 3)
+    matrix = position_matrix(codes, grid.position_width)
+    assert matrix.shape == (2, 64, grid.position_width, 3) and matrix.dtype == np.uint8
+    assert np.all(matrix.sum(axis=-2) == 3)  # three ones in each of the 3 columns
+    back = np.sort(np.argwhere(matrix[..., 0])[:, -1].reshape(2, 64, 3), axis=-1)
+    np.testing.assert_array_equal(back, codes)
+
+
+def test_the_width_grows_with_the_steps_per_quarter():
+    assert Grid().position_width == 40 and Grid(steps_per_beat=12).position_width == 64

@@ -1,14 +1,14 @@
-"""Segments of T steps: the last partial one padded or dropped, and either counted."""
+"""Segments of T steps that start on the piece's real bar lines; the last one padded or dropped."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from mg.representation import segment_notes
+from mg.representation import Meter, TimeSignature, segment_notes
 from mg.representation.grid import Grid
+from mg.representation.segment import segment_starts
 
-GRID = Grid(steps_per_beat=2, beats_per_bar=2, bars=4)  # γ = 4, T = 16
+GRID = Grid(steps_per_beat=2, beats_per_bar=2, bars=4)  # nominal bar 4 steps, T = 16
 
 
 def numbered(steps: int) -> np.ndarray:
@@ -31,15 +31,8 @@ def test_a_partial_last_segment_is_padded_with_silence_and_counted():
     assert not segments.notes[1, 6:].any()
 
 
-def test_a_partial_segment_shorter_than_min_bars_is_dropped_and_counted():
-    segments = segment_notes(numbered(16 + 3), GRID, min_bars=1)  # 3 steps < one bar of 4
-    assert segments.notes.shape[0] == 1 and (segments.padded, segments.dropped) == (0, 1)
-    segments = segment_notes(numbered(16 + 7), GRID, min_bars=2)
-    assert segments.notes.shape[0] == 1 and segments.dropped == 1
-
-
-def test_drop_mode_drops_the_partial_segment():
-    segments = segment_notes(numbered(16 + 15), GRID, last="drop")
+def test_a_tail_under_one_bar_is_dropped_and_counted():
+    segments = segment_notes(numbered(16 + 3), GRID)  # 3 steps < one bar of 4
     assert segments.notes.shape[0] == 1 and (segments.padded, segments.dropped) == (0, 1)
 
 
@@ -48,6 +41,18 @@ def test_a_piece_shorter_than_a_bar_gives_no_segment_but_a_count():
     assert segments.notes.shape == (0, 16, 5, 3) and segments.dropped == 1
 
 
-def test_an_unknown_mode_is_refused():
-    with pytest.raises(ValueError, match="pad"):
-        segment_notes(numbered(4), GRID, last="wrap")
+def test_segments_start_on_the_bar_lines_of_three_four():
+    # 3/4 at 2 steps per quarter: bars of 6 steps; T = 16 holds two whole bars and a part
+    meter = Meter.constant(TimeSignature(3, 4))
+    starts, dropped = segment_starts(40, meter, GRID)
+    assert starts == [0, 12, 24] and dropped == 0
+    segments = segment_notes(numbered(40), GRID, meter)
+    assert segments.starts == (0, 12, 24) and segments.padded == 0  # 24 + 16 = 40
+    np.testing.assert_array_equal(segments.notes[1], numbered(40)[12:28])  # bar 3 seen again
+
+
+def test_a_change_of_meter_starts_a_bar():
+    meter = Meter(((0, TimeSignature(3, 4)), (18, TimeSignature(4, 4))))  # 3 bars of 6, then 8
+    lines = meter.bar_lines(40, GRID.steps_per_beat)
+    assert lines.tolist() == [0, 6, 12, 18, 26, 34]
+    assert segment_starts(40, meter, GRID)[0] == [0, 12, 26]

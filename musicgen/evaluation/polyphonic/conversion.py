@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mg.models.protocol import NoteBatch
+from mg.models.protocol import NoteBatch, model_notes
 from mg.representation import context_matrix, position_index
 from mg.representation.grid import Grid
 
@@ -36,12 +36,12 @@ def allowed_shifts(roll: np.ndarray, limit: int) -> np.ndarray:
 
 
 def piece_arrays(roll: np.ndarray, grid: Grid) -> dict[str, np.ndarray]:
-    """One piece as float arrays: notes/context [T+1, α, 3], position [T+1] (first real step = 0)."""
+    """One piece as float arrays: notes/context [T+1, α, 3], position [T+1, 3] (P_t's codes in
+    ζ/4 bars, the first real step on a downbeat: the rolls carry no meter)."""
     notes = roll_to_notes(roll)
     context = context_matrix(notes, grid.steps_per_beat).astype(np.float32)
     position = position_index(len(notes), grid, first_step=-1).astype(np.int64)
-    floats = notes.astype(np.float32)
-    floats[..., 2] /= 127.0
+    floats = model_notes(notes)
     return {"notes": floats, "context": context, "position": position}
 
 
@@ -51,7 +51,7 @@ def collate(pieces: list[dict[str, np.ndarray]]) -> NoteBatch:
     batch, alpha = len(pieces), pieces[0]["notes"].shape[1]
     notes = np.zeros((batch, longest, alpha, 3), np.float32)
     context = np.zeros_like(notes)
-    position = np.zeros((batch, longest), np.int64)
+    position = np.zeros((batch, longest, *pieces[0]["position"].shape[1:]), np.int64)
     mask = np.zeros((batch, longest), bool)
     for i, piece in enumerate(pieces):
         steps = len(piece["position"])

@@ -1,0 +1,112 @@
+"""Meter from the music: time signatures and their changes, the pickup before bar 1, triplets."""
+
+from __future__ import annotations
+
+import numpy as np
+import symusic
+
+from mg.data.corpus import music21_corpus_dir
+from mg.representation import (
+    Meter,
+    TimeSignature,
+    detect_format,
+    notes_to_midi_bytes,
+    position_codes,
+    read_bytes,
+    read_file,
+)
+from mg.representation.grid import Grid
+from mg.representation.position import describe_codes
+
+JIG = """X:1
+T:A jig with a pickup
+M:6/8
+L:1/8
+K:D
+A|d2d fed|B2B BAB|d2e f2d|e3 e2:|
+"""
+
+
+GRID = Grid()  # 4 steps per quarter
+
+
+def onset_steps(notes: np.ndarray) -> list[int]:
+    return np.flatnonzero(notes[..., 1].any(axis=1)).tolist()
+
+
+def where(piece, grid: Grid, steps: list[int]) -> list[tuple[int, int, str]]:
+    codes = position_codes(piece.meter, grid, len(piece.notes))
+    return [describe_codes(codes[s], grid.steps_per_beat) for s in steps]
+
+
+def test_a_six_eight_tune_with_a_pickup_has_its_downbeats_at_zero():
+    grid = GRID
+    piece = read_bytes(JIG.encode(), "jig.abc", grid).pieces[0]
+    assert piece.meter == Meter.constant("6/8") and piece.lead == 10  # a 12-step bar, pickup 2
+    onsets = onset_steps(piece.notes)
+    assert onsets[0] == 10 and where(piece, grid, [10]) == [(4, 1, "6/8")]  # last eighth
+    downbeats = [s for s in onsets if s % 12 == 0]
+    assert downbeats == list(range(12, 12 * 9, 12))  # d B d e, twice: abc2midi plays the repeat
+    assert all(p == (0, 0, "6/8") for p in where(piece, grid, downbeats))
+    assert where(piece, grid, [18, 30]) == [(0, 1, "6/8"), (0, 1, "6/8")]  # f, B: beat 2
+    assert piece.bars(grid.steps_per_beat) == 8
+
+
+def test_a_midi_change_from_three_four_to_four_four_moves_the_bar_lines():
+    grid = GRID
+    score = symusic.Score(480)
+    score.time_signatures.append(symusic.TimeSignature(0, 3, 4))
+    score.time_signatures.append(symusic.TimeSignature(2 * 1440, 4, 4))  # after two 3/4 bars
+    track = symusic.Track(name="t", program=0)
+    for i, tick in enumerate([0, 480, 960, 1440, 2880, 3840, 4800]):
+        track.notes.append(symusic.Note(tick, 240, 60 + i, 90))
+    score.tracks.append(track)
+    piece = read_bytes(score.dumps_midi(), "change.mid", grid).pieces[0]
+    assert piece.meter == Meter(((0, TimeSignature(3, 4)), (24, TimeSignature(4, 4))))
+    assert piece.meter.bar_lines(len(piece.notes), grid.steps_per_beat).tolist() == [0, 12, 24, 40]
+    assert where(piece, grid, onset_steps(piece.notes)) == [
+        (0, 0, "3/4"), (0, 1, "3/4"), (0, 2, "3/4"), (0, 0, "3/4"),
+        (0, 0, "4/4"), (0, 2, "4/4"), (0, 0, "4/4"),
+    ]  # fmt: skip
+    again = read_bytes(notes_to_midi_bytes(piece.notes, grid, meter=piece.meter), "x.mid", grid)
+    assert again.pieces[0].meter == piece.meter  # decoding writes the time signatures back
+
+
+def test_a_musicxml_chorale_with_a_pickup_starts_its_first_full_bar_on_a_bar_line():
+    grid = GRID
+    piece = read_file(music21_corpus_dir() / "bach" / "bwv66.6.mxl", grid).pieces[0]
+    assert piece.meter == Meter.constant("4/4") and piece.lead == 12  # a one-quarter pickup
+    first = onset_steps(piece.notes)[0]
+    assert first == 12 and where(piece, grid, [first, 16]) == [(0, 3, "4/4"), (0, 0, "4/4")]
+    assert piece.bars(grid.steps_per_beat) == 9
+
+
+def test_bwv27_6_reads_as_musicxml_whatever_its_zip_holds():
+    grid = GRID
+    path = music21_corpus_dir() / "bach" / "bwv27.6.mxl"
+    data = path.read_bytes()
+    assert b"X:" in data[:4096] and b"K:" in data  # what once made it sniff as ABC
+    assert detect_format(data, path.name) == "musicxml"
+    piece = read_file(path, grid).pieces[0]
+    assert [str(s) for s in piece.meter.signatures()] == ["4/4", "3/2"]
+
+
+TRIPLETS = """X:1
+T:triplets
+M:2/4
+L:1/8
+K:C
+(3cde (3fga|(3gfe d2|]
+"""
+
+
+def test_triplets_on_the_twelve_step_grid_round_trip_to_the_same_notes():
+    grid = Grid(steps_per_beat=12)
+    piece = read_bytes(TRIPLETS.encode(), "triplets.abc", grid).pieces[0]
+    onsets = onset_steps(piece.notes)
+    assert onsets == [0, 4, 8, 12, 16, 20, 24, 28, 32, 36]  # every triplet eighth on the grid
+    midi = notes_to_midi_bytes(piece.notes, grid, meter=piece.meter)
+    again = read_bytes(midi, "triplets.mid", grid).pieces[0]
+    np.testing.assert_array_equal(again.notes, piece.notes)
+    coarse = read_bytes(TRIPLETS.encode(), "triplets.abc", Grid()).pieces[0]
+    assert onset_steps(coarse.notes) != [s // 3 for s in onsets]  # 4 steps cannot hold them
