@@ -31,11 +31,24 @@ def one_line_errors() -> Iterator[None]:
     except (MgError, FileNotFoundError, PermissionError, ValueError, OSError) as exc:
         if STATE.debug:
             traceback.print_exc()
-        typer.echo(f"mg: error: {exc}", err=True)
+        typer.echo(f"mg: error: {one_line(exc)}", err=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         typer.echo("mg: interrupted", err=True)
         raise typer.Exit(130) from None
+
+
+def one_line(exc: BaseException) -> str:
+    """The error's message on one line. A DataLoader worker's error arrives as "Caught X in
+    DataLoader worker process 0. Original Traceback ...": its last line is the message."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    if lines[0].startswith("Caught ") and len(lines) > 1:
+        last = lines[-1]
+        name = type(exc).__name__
+        return last.split(f"{name}: ", 1)[1] if f"{name}: " in last else last
+    return " ".join(lines)
 
 
 def show_progress() -> bool:

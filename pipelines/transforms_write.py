@@ -35,6 +35,7 @@ PARQUET_OPTIONS = {
     "compression": "zstd",
     "use_dictionary": [c for c in META_COLUMNS if c not in ("tune", "segment", "transpose")],
     "write_statistics": [c for c in META_COLUMNS if c != "abc"],
+    "write_page_checksum": True,  # a flipped bit fails its page's CRC on read, naming the shard
 }
 
 
