@@ -31,8 +31,13 @@ def _check_duration(text: str | None) -> str | None:
 
 def train(
     data: Annotated[
-        Path, typer.Option("--data", help="Ingested dataset folder (mg ingest --out).")
-    ],
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Ingested dataset folder (mg ingest --out); with --resume, the run's own.",
+            show_default=False,
+        ),
+    ] = None,
     model: Annotated[
         str | None,
         typer.Option("--model", help="Model family (see `mg zoo`). (default: three-branch)"),
@@ -119,6 +124,8 @@ def train(
     from mg.training.distributed import Placement
     from mg.training.train import train as run_training
 
+    if data is None and resume is None:
+        raise typer.BadParameter("--data DIR is required (unless --resume RUN_ID)")
     request = TrainRequest(
         data=data,
         family=model,

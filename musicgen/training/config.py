@@ -80,7 +80,7 @@ TRAIN_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 class TrainRequest:
     """One `mg train` invocation. Override values of None mean 'not given on the command line'."""
 
-    data: Path
+    data: Path | None  # None only with `resume`: the run's recorded dataset
     family: str | None = None  # DEFAULT_FAMILY when not given
     preset: str | None = None  # DEFAULT_PRESET when not given
     model_overrides: dict[str, Any] = field(default_factory=dict)  # backbone, hidden, …

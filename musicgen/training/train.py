@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from mg.training.loop import (
     train_epoch,
     validate,
 )
+from mg.training.resume_guard import resumed_data, run_lock
 from mg.training.samples import write_samples
 
 
@@ -65,17 +67,25 @@ def train(
     placement = placement or Placement(device=pick_device(request.device))
     distributed.start(placement)
     try:
-        return _train(request, placement, progress or Quiet())
+        with ExitStack() as locks:  # the run's lock (resume_guard), held while it trains
+            return _train(request, placement, progress or Quiet(), locks)
     except MlflowException as exc:
         raise tracking.TrackingError(f"MLflow: {tracking.first_line(exc)}") from None
     finally:
         distributed.stop()
 
 
-def _train(request: TrainRequest, placement: Placement, progress: Progress) -> TrainResult:
+def _train(
+    request: TrainRequest, placement: Placement, progress: Progress, locks: ExitStack
+) -> TrainResult:
     uri = tracking.resolve_tracking_uri(request.tracking_uri, os.environ)
     store = tracking.connect(uri) if placement.is_main or request.resume else None
-    dataset = Dataset.open(request.data)
+    data = request.data
+    if request.resume:
+        if placement.is_main:
+            locks.enter_context(run_lock(request.resume))
+        data = resumed_data(store.client, request.resume, request.data)
+    dataset = Dataset.open(data)
     config = _run_config(request, dataset, placement, store)
     check_dataset(dataset)
     with tracking.scratch_folder() as scratch:
@@ -88,6 +98,7 @@ def _train(request: TrainRequest, placement: Placement, progress: Progress) -> T
             run = tracking.reopen_run(store, request.resume)
         else:
             run = tracking.start_run(store, request.experiment, tracking.run_name(config))
+            locks.enter_context(run_lock(run.run_id))
         with tracking.run_guard(run):
             if not request.resume:
                 run.record(config, dataset)
