@@ -13,7 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import torch
+
+VELOCITY_MAX = 127.0  # note matrices store MIDI velocity 0..127; a model sees 0..1
+
+
+def model_notes(notes: np.ndarray) -> np.ndarray:
+    """Stored note matrices [..., α, 3] (velocity 0..127) as float32 with velocity in 0..1."""
+    values = notes.astype(np.float32)
+    values[..., 2] /= VELOCITY_MAX
+    return values
 
 
 @dataclass

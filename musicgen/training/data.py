@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 from mg.data.notes import Dataset, SegmentStream, open_shard, to_batch
 from mg.errors import DatasetError
 from mg.models.heads import FrameDistribution
-from mg.models.protocol import NoteBatch
+from mg.models.protocol import VELOCITY_MAX, NoteBatch
 from mg.training.config import TrainConfig
 
 Sums = dict[str, tuple[float, float]]  # metric -> (numerator, denominator) for one batch
@@ -93,7 +93,7 @@ def note_sums(batch: NoteBatch, output: FrameDistribution, loss, parts) -> Sums:
     frames = float(weight.sum())
     pressed = targets[..., 0] * weight[..., None]
     velocity = output.time_slice(slice(None, -1)).conditionals(targets).velocity
-    error = (velocity.float() - targets[..., 2]).abs() * 127.0
+    error = (velocity.float() - targets[..., 2]).abs() * VELOCITY_MAX
     return {
         "loss": (float(loss) * frames, frames),
         "nll_frame": (float(parts["nll_pressed"]) * frames, frames),
