@@ -79,14 +79,23 @@ def start(
         stdout=log,
         stderr=subprocess.STDOUT if log is not None else None,
         start_new_session=True,
-        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        preexec_fn=_parent_death_signal(),
     )
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the process that started it dies."""
-    with suppress(OSError):
-        ctypes.CDLL("libc.so.6").prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def _parent_death_signal() -> Callable[[], None] | None:
+    """What the child runs before exec so that it gets SIGTERM when its parent dies (Linux).
+
+    libc is loaded here, in the parent: between fork and exec the child only makes the call
+    (loading a library there could deadlock on a lock another thread of ours held at the fork).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except OSError:
+        return None
+    return lambda: prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def wait_ready(
