@@ -11,6 +11,7 @@ short search as fallbacks.
 from __future__ import annotations
 
 import re
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from urllib.request import url2pathname
 
 from mg.errors import ModelLoadError
 from mg.models.saving import CONFIG_FILE, LoadedModel, load_model
+from mg.tracking import model_cache
 
 ARTIFACT_KEY = "mg_model"
 _MODELS = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>[^/]+)|@(?P<alias>[^/]+))/?$")
@@ -98,40 +100,60 @@ def _from_mlmodel(root: Path) -> Path | None:
 
 
 def _download(uri: str, tracking_uri: str | None, scratch: Path) -> tuple[Path, ModelSource]:
-    from mlflow.exceptions import MlflowException
-
     try:
         if uri.startswith("models:/"):
             return _download_registered(uri, tracking_uri, scratch)
         return _download_run(uri, tracking_uri, scratch)
-    except MlflowException as exc:
-        raise ModelLoadError(f"{uri}: {_first_line(exc.message)}") from None
     except OSError as exc:
         raise ModelLoadError(f"{uri}: cannot download the model: {exc}") from None
+    except Exception as exc:
+        # MLflow is imported only when it was needed (a cached model needs none of it)
+        errors = sys.modules.get("mlflow.exceptions")
+        if errors is None or not isinstance(exc, errors.MlflowException):
+            raise
+        raise ModelLoadError(f"{uri}: {_first_line(exc.message)}") from None
 
 
 def _download_registered(
     uri: str, tracking_uri: str | None, scratch: Path
 ) -> tuple[Path, ModelSource]:
+    """One registry question (which version?), then the files: read in place from a local
+    artifact store, else from the model cache, else downloaded once into it (model_cache)."""
     match = _MODELS.match(uri)
     if not match:
         raise ModelLoadError(f"{uri}: expected models:/NAME/VERSION or models:/NAME@ALIAS")
+    name, alias, number = match["name"], match["alias"], match["version"]
+    version = model_cache.sqlite_version(tracking_uri, name, alias, number)
+    version = version or _registry_version(uri, tracking_uri, name, alias, number)
+    label = f"{name}-{alias or number}" if alias or number == "latest" else f"{name}-v{number}"
+    source = ModelSource(uri, _slug(label), version.run_id, tracking_uri)
+    local = model_cache.local_folder(version.source)
+    if local is not None:
+        return local, source
+    store, root = model_cache.store_uri(tracking_uri), model_cache.cache_dir()
+    hit = model_cache.cached(root, store, version)
+    if hit is not None:
+        return hit, source
+    location = _client(tracking_uri).get_model_version_download_uri(name, version.number)
+    downloaded = _fetch(location, tracking_uri, scratch)
+    return model_cache.keep(root, store, version, downloaded), source
+
+
+def _registry_version(
+    uri: str, tracking_uri: str | None, name: str, alias: str | None, number: str | None
+) -> model_cache.Version:
+    """The version an alias or number names, asked of the MLflow client (any store)."""
     client = _client(tracking_uri)
-    name, alias = match["name"], match["alias"]
     if alias:
         version = client.get_model_version_by_alias(name, alias)
-        label = f"{name}-{alias}"
-    elif match["version"] == "latest":
+    elif number == "latest":
         version = max(client.search_model_versions(f"name = '{name}'"), key=_number, default=None)
         if version is None:
             raise ModelLoadError(f"{uri}: registered model {name!r} has no version")
-        label = f"{name}-latest"
     else:
-        version = client.get_model_version(name, match["version"])
-        label = f"{name}-v{version.version}"
-    location = client.get_model_version_download_uri(name, version.version)
-    folder = _fetch(location, tracking_uri, scratch)
-    return folder, ModelSource(uri, _slug(label), version.run_id, tracking_uri)
+        version = client.get_model_version(name, number)
+    created = int(version.creation_timestamp or 0)
+    return model_cache.Version(name, str(version.version), version.source, version.run_id, created)
 
 
 def _download_run(uri: str, tracking_uri: str | None, scratch: Path) -> tuple[Path, ModelSource]:
