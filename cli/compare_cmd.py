@@ -16,7 +16,7 @@ def compare(
         list[str],
         typer.Argument(
             metavar="RUN_OR_EXPERIMENT...",
-            help="Run ids, or experiment names (every run in them).",
+            help="Run ids (or the short ids the table prints), or experiment names (every run in them).",
         ),
     ],
     png: Annotated[
@@ -33,6 +33,7 @@ def compare(
 ) -> None:
     """Compare runs: backbone, params that differ, best valid/nll_frame, test NLL, speed."""
     from mg.tracking.compare import (  # mlflow: slow import
+        dataset_warning,
         format_table,
         load_comparison,
         plot_curves,
@@ -42,5 +43,7 @@ def compare(
     with one_line_errors():
         comparison = load_comparison(refs, resolve_tracking_uri(tracking_uri, os.environ))
         typer.echo(format_table(comparison))
+        if (warning := dataset_warning(comparison)) is not None:
+            typer.echo(warning, err=True)
         if png is not None:
             typer.echo(f"wrote {plot_curves(comparison, png)}")

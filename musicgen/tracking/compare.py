@@ -1,8 +1,9 @@
 """`mg compare`: training runs side by side, as a terminal table and a chart of their curves.
 
-Runs are named by id or by experiment (every active run in it). The table answers "which
-backbone is better on my corpus?": rows sorted by best `valid/nll_frame`, with the params that
-differ between the runs as extra columns.
+Runs are named by id (the short ids the table prints too) or by experiment (every active run
+in it). The table answers "which backbone is better on my corpus?": rows sorted by best
+`valid/nll_frame`, with the params that differ between the runs as extra columns; runs trained
+on different datasets get a `dataset` column and a warning, since their NLLs do not compare.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ TEST_METRIC = "test/nll_frame"
 SPEED_METRIC = "train/frames_per_s"
 BACKBONE_TAG = "mg.backbone"
 FAMILY_TAG = "mg.family"
+DATASET_TAG = "mg.dataset_manifest_sha256"
+DATASET_PATH_TAG = "mg.dataset_path"
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+_SHORT_ID = re.compile(r"^[0-9a-f]{6,31}$")
 
 
 class CompareError(MgError):
@@ -97,12 +101,26 @@ def _resolve(client: MlflowClient, ref: str, tracking_uri: str) -> list[Run]:
     experiment = client.get_experiment_by_name(ref)
     if experiment is None and ref.isdigit() and str(int(ref)) == ref:
         experiment = _experiment_by_id(client, ref)
+    if experiment is None and _SHORT_ID.match(ref):
+        return [_run_by_short_id(client, ref, tracking_uri)]
     if experiment is None:
         raise CompareError(f"{tracking_uri}: no run or experiment named {ref!r}")
     runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
     if not runs:
         raise CompareError(f"{tracking_uri}: experiment {ref!r} has no runs")
     return list(runs)
+
+
+def _run_by_short_id(client: MlflowClient, prefix: str, tracking_uri: str) -> Run:
+    """The one run whose id starts with `prefix` (the table's `id` column), in any experiment."""
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    pattern = f"attributes.run_id LIKE '{prefix}%'"
+    found = client.search_runs(experiments, pattern, max_results=2) if experiments else []
+    if not found:
+        raise CompareError(f"{tracking_uri}: no run or experiment named {prefix!r}")
+    if len(found) > 1:
+        raise CompareError(f"{tracking_uri}: more than one run id starts with {prefix!r}")
+    return found[0]
 
 
 def _experiment_by_id(client: MlflowClient, experiment_id: str):
@@ -128,11 +146,31 @@ def summarize(client: MlflowClient, run: Run) -> RunSummary:
         name=run.info.run_name or run.info.run_id[:8],
         status=run.info.status,
         backbone=tags.get(BACKBONE_TAG) or params.get("model.backbone") or "?",
-        params={**params, **({"family": tags[FAMILY_TAG]} if FAMILY_TAG in tags else {})},
+        params={**params, **_tag_params(tags)},
         curve=sorted((m.step, m.value) for m in history),
         test_nll=metrics.get(TEST_METRIC),
         duration_s=_duration_s(run.info.start_time, run.info.end_time),
         frames_per_s=metrics.get(SPEED_METRIC),
+    )
+
+
+def _tag_params(tags: dict[str, str]) -> dict[str, str]:
+    """Tags compared like params: the family, and the dataset (its folder and manifest hash)."""
+    shown = {"family": tags[FAMILY_TAG]} if FAMILY_TAG in tags else {}
+    if DATASET_TAG in tags:
+        folder = Path(tags.get(DATASET_PATH_TAG, "")).name or "?"
+        shown["dataset"] = f"{folder} ({tags[DATASET_TAG][:8]})"
+    return shown
+
+
+def dataset_warning(comparison: Comparison) -> str | None:
+    """A line to show when the runs trained on different datasets, else None."""
+    datasets = sorted({run.params.get("dataset", "?") for run in comparison.runs})
+    if len(datasets) < 2:
+        return None
+    return (
+        f"warning: these runs trained on {len(datasets)} different datasets "
+        f"({', '.join(datasets)}): their NLLs do not compare"
     )
 
 

@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from mg.tracking.compare import (
     CompareError,
+    dataset_warning,
     differing_params,
     format_duration,
     format_table,
@@ -69,6 +70,31 @@ def test_an_experiment_name_brings_all_its_runs_best_first(store):
     assert lstm.frames_per_s == 1000.0 * len(CURVES["lstm"])  # the last epoch's speed
     assert lstm.duration_s == pytest.approx(83.0)
     assert [value for _, value in gru.curve] == CURVES["gru"]
+
+
+def test_the_short_ids_the_table_prints_select_runs(store):
+    short = store["gru"][:8]
+    assert short in format_table(load_comparison(["backbones"], store["uri"]))
+    assert [run.run_id for run in load_comparison([short], store["uri"]).runs] == [store["gru"]]
+    with pytest.raises(CompareError, match="no run or experiment named 'abcdef12'"):
+        load_comparison(["abcdef12"], store["uri"])
+
+
+def test_runs_on_different_datasets_get_a_column_and_a_warning(store, tmp_path):
+    client = MlflowClient(tracking_uri=store["uri"])
+    experiment_id = client.create_experiment("two-datasets")
+    for folder, digest in (("folk", "a" * 64), ("bach", "b" * 64)):
+        run_id = client.create_run(experiment_id, run_name=folder).info.run_id
+        client.set_tag(run_id, "mg.dataset_manifest_sha256", digest)
+        client.set_tag(run_id, "mg.dataset_path", str(tmp_path / folder))
+        client.log_metric(run_id, "valid/nll_frame", 2.0, step=1)
+    mixed = load_comparison(["two-datasets"], store["uri"])
+    assert "dataset" in mixed.differing
+    assert dataset_warning(mixed) == (
+        "warning: these runs trained on 2 different datasets "
+        "(bach (bbbbbbbb), folk (aaaaaaaa)): their NLLs do not compare"
+    )
+    assert dataset_warning(load_comparison(["backbones"], store["uri"])) is None
 
 
 def test_run_ids_select_runs_and_repeats_count_once(store):
