@@ -166,8 +166,15 @@ def test_sighup_stops_the_server_and_leaves_no_process(served):
         urllib.request.urlopen(f"{served.address}/ping", timeout=2)
 
 
-def test_a_bare_mg_folder_is_refused_in_one_line(tiny_model):
-    result = CliRunner().invoke(app, ["serve", "--model-uri", str(tiny_model[1]), "--port", "0"])
-    assert result.exit_code == 1
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and "not a logged MLflow model" in lines[0]
+def test_a_model_that_cannot_be_served_is_one_line(tiny_model, model_store):
+    cases = {
+        str(tiny_model[1]): "not a logged MLflow model",  # a bare mg folder has no MLmodel
+        f"models:/{model_store.name}@nope": "alias nope not found",
+        "missing-folder": "no such model folder",
+    }
+    for uri, words in cases.items():
+        args = ["serve", "--model-uri", uri, "--port", "0", "--tracking-uri", model_store.uri]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 1, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("mg: error:") and words in lines[0]
