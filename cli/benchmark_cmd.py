@@ -32,7 +32,7 @@ def polyphonic(
         Path | None,
         typer.Option(
             envvar="MG_POLYPHONIC_DIR",
-            help="Folder holding the named datasets (default: ../shared/data/polyphonic).",
+            help="Folder holding the named datasets (default: $MG_SHARED_DATA/polyphonic, else ../shared/data/polyphonic beside the checkout).",
         ),
     ] = None,
     model: Annotated[

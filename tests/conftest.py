@@ -1,9 +1,10 @@
 """Project-wide fixtures: one BLAS thread, the grid, and the optional shared data.
 
-The shared data (the Nottingham MIDI/ABC collection and the
-polyphonic benchmark's .mat files) lives outside the repository: `$MG_SHARED_DATA`, else
-`../shared/data` beside the checkout. Tests that need it ask for `shared_data` (or
-`nottingham`, `polyphonic`) and skip with one line when it is not there.
+The suite's own data is what installed packages ship (music21's corpus: ABC folk tunes, Bach
+chorales; see tests/fixtures/corpora.py). The shared data (the Nottingham MIDI/ABC collection
+and the polyphonic benchmark's .mat files) lives outside the repository, in $MG_SHARED_DATA,
+else in ../shared/data beside the checkout (the default of MG_SHARED_DATA). Tests that need it
+ask for `shared_data` (or `nottingham`, `polyphonic`) and skip with one line when it is absent.
 """
 
 from __future__ import annotations
@@ -16,15 +17,19 @@ import torch
 
 from mg.representation.grid import Grid
 
-pytest_plugins = ["tests.fixtures.training", "tests.fixtures.generation"]
+pytest_plugins = [
+    "tests.fixtures.corpora",
+    "tests.fixtures.training",
+    "tests.fixtures.generation",
+]
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def shared_data_dir() -> Path:
-    """Where the shared data would be: $MG_SHARED_DATA, else ../shared/data beside the repo."""
-    given = os.environ.get("MG_SHARED_DATA")
-    return Path(given) if given else (REPO.parent / "shared" / "data").resolve()
+    """Where the shared data would be: $MG_SHARED_DATA, else its default beside the checkout."""
+    beside = REPO.parent / "shared" / "data"  # the default of MG_SHARED_DATA
+    return Path(os.environ.get("MG_SHARED_DATA") or beside).resolve()
 
 
 def _shared(*parts: str) -> Path:

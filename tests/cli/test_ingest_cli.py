@@ -10,28 +10,30 @@ from typer.testing import CliRunner
 
 from mg.cli.app import app
 
-NOTTINGHAM_MIDI = (
-    Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "nottingham" / "MIDI"
-)
-
 
 def run(*args: str):
     return CliRunner().invoke(app, ["ingest", *args])
 
 
-def corpus(folder: Path, *names: str, bad: bool = False) -> Path:
+@pytest.fixture(scope="module")
+def tunes(folk_midi) -> Path:
+    """Folk tunes as MIDI (tests/fixtures/corpora.py)."""
+    return folk_midi
+
+
+def corpus(folder: Path, tunes: Path, *names: str, bad: bool = False) -> Path:
     folder.mkdir()
     for name in names:
-        (folder / name).symlink_to(NOTTINGHAM_MIDI / name)
+        (folder / name).symlink_to(tunes / name)
     if bad:
         (folder / "broken.mid").write_bytes(b"MThd\x00\x00")
     return folder
 
 
 @pytest.fixture
-def dataset(tmp_path) -> Path:
+def dataset(tmp_path, tunes) -> Path:
     """A first run: two tunes and a broken file, with a Beam option passed after `--`."""
-    folder = corpus(tmp_path / "in", "ashover1.mid", "ashover2.mid", bad=True)
+    folder = corpus(tmp_path / "in", tunes, "oneills-001.mid", "oneills-002.mid", bad=True)
     out = tmp_path / "out"
     result = run(
         str(folder),
@@ -65,8 +67,8 @@ def test_ingest_writes_the_dataset_and_passes_beam_options_through(dataset):
     assert json.loads(line)["path"] == "broken.mid"
 
 
-def test_a_dataset_of_another_corpus_is_refused_unless_overwrite(dataset, tmp_path):
-    other = corpus(tmp_path / "other", "ashover3.mid")
+def test_a_dataset_of_another_corpus_is_refused_unless_overwrite(dataset, tunes, tmp_path):
+    other = corpus(tmp_path / "other", tunes, "oneills-003.mid")
     refused = run(str(other), "--out", str(dataset), "--workers", "1")
     assert refused.exit_code == 1
     assert refused.output.strip() == (
@@ -88,8 +90,8 @@ def test_a_dataset_of_another_corpus_is_refused_unless_overwrite(dataset, tmp_pa
         (["--workers", "0"], "--workers must be at least 1"),
     ],
 )
-def test_bad_options_are_one_line_and_exit_1(tmp_path, args, message):
-    folder = corpus(tmp_path / "in", "ashover1.mid")
+def test_bad_options_are_one_line_and_exit_1(tmp_path, tunes, args, message):
+    folder = corpus(tmp_path / "in", tunes, "oneills-001.mid")
     result = run(str(folder), "--out", str(tmp_path / "out"), *args)
     assert result.exit_code == 1, result.output
     [line] = result.output.strip().splitlines()
@@ -115,8 +117,8 @@ def test_a_flink_command_line_becomes_flink_options():
     assert (flink.flink_master, flink.parallelism) == ("flink:8081", 16)
 
 
-def test_a_folder_that_is_not_a_dataset_is_refused(tmp_path):
-    folder = corpus(tmp_path / "in", "ashover1.mid")
+def test_a_folder_that_is_not_a_dataset_is_refused(tmp_path, tunes):
+    folder = corpus(tmp_path / "in", tunes, "oneills-001.mid")
     out = tmp_path / "thesis"
     out.mkdir()
     (out / "chapter1.tex").write_text("keep me")
@@ -125,8 +127,8 @@ def test_a_folder_that_is_not_a_dataset_is_refused(tmp_path):
     assert (out / "chapter1.tex").read_text() == "keep me"
 
 
-def test_nothing_usable_is_one_line_and_exit_1(tmp_path):
-    folder = corpus(tmp_path / "in", bad=True)
+def test_nothing_usable_is_one_line_and_exit_1(tmp_path, tunes):
+    folder = corpus(tmp_path / "in", tunes, bad=True)
     result = run(str(folder), "--out", str(tmp_path / "out"), "--workers", "1")
     assert result.exit_code == 1
     assert result.output.strip() == "mg: error: nothing usable in 1 file (rejected: truncated 1)"

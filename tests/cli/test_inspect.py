@@ -12,8 +12,6 @@ from typer.testing import CliRunner
 from mg.cli.app import app
 from mg.data.corpus import music21_corpus_dir
 
-NOTTINGHAM = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "nottingham"
-MELODY = NOTTINGHAM / "MIDI" / "melody" / "ashover1.mid"
 BOOK = (
     "% a songbook\nL:1/8\n\n"
     "X:1\nT:First\nM:3/4\nK:G\nGAB cde|\n\n"
@@ -31,6 +29,12 @@ def rows(output: str) -> list[list[str]]:
     return [line.split() for line in output.splitlines() if re.match(r"\s+\d+\s", line)]
 
 
+@pytest.fixture(scope="module")
+def melody(folk_midi) -> Path:
+    """A folk tune in 3/4 as MIDI (tests/fixtures/corpora.py)."""
+    return folk_midi / "oneills-006.mid"
+
+
 @pytest.fixture
 def book(tmp_path) -> Path:
     path = tmp_path / "book.abc"
@@ -38,13 +42,13 @@ def book(tmp_path) -> Path:
     return path
 
 
-def test_a_midi_file_shows_its_tune_and_draws_it(tmp_path):
-    result = run(str(MELODY), "--png", str(tmp_path / "roll.png"))
+def test_a_midi_file_shows_its_tune_and_draws_it(melody, tmp_path):
+    result = run(str(melody), "--png", str(tmp_path / "roll.png"))
     assert result.exit_code == 0, result.output
     [row] = rows(result.stdout)
     tune, title, steps, bars, notes, pitches, meter = row[:7]
-    assert (tune, title, meter) == ("0", "ashover1", "3/4")
-    assert int(steps) > 100 and int(bars) == -(-int(steps) // 16) and int(notes) > 20
+    assert (tune, title, meter) == ("0", "oneills-006", "3/4")
+    assert int(steps) > 100 and int(bars) == -(-int(steps) // 12) and int(notes) > 20  # 3/4
     assert re.fullmatch(r"[A-G]#?\d\.\.[A-G]#?\d", pitches)
     assert "grid: 4 steps per beat" in result.stdout
     assert imread(tmp_path / "roll.png").shape[1] > 300
@@ -92,9 +96,9 @@ def test_a_missing_file_is_one_error_line(tmp_path):
     assert result.exit_code == 1 and len(result.stderr.splitlines()) == 1
 
 
-def test_a_folder_gets_one_line_per_file_and_lists_its_bad_files(tmp_path, book):
+def test_a_folder_gets_one_line_per_file_and_lists_its_bad_files(tmp_path, book, melody):
     (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "TUNE.MID").symlink_to(MELODY)
+    (tmp_path / "sub" / "TUNE.MID").symlink_to(melody)
     (tmp_path / "reel.abc").symlink_to(music21_corpus_dir() / "ryansMammoth" / "AcaciaReel.abc")
     (tmp_path / "broken.mid").write_bytes(b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x00\x00")
     (tmp_path / "readme.txt").write_text("not music: skipped")

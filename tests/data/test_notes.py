@@ -28,7 +28,6 @@ from mg.representation import (
 )
 from mg.representation.grid import Grid
 
-MIDI = Path(__file__).parents[2] / ".." / "shared" / "data" / "nottingham" / "MIDI"
 GRID = Grid(bars=4)  # 64-step segments: more rows from few files
 SHARDS, ROW_GROUP = 3, 5
 
@@ -45,10 +44,10 @@ def rows_of(path: Path) -> list[SegmentRow]:
 
 
 @pytest.fixture(scope="module")
-def dataset_root(tmp_path_factory) -> Path:
-    """Three train shards of five-row groups from eight real tunes, and a manifest."""
+def dataset_root(folk_midi, tmp_path_factory) -> Path:
+    """Three train shards of five-row groups from 24 real tunes, and a manifest."""
     root = tmp_path_factory.mktemp("data") / "dataset"
-    rows = [row for path in sorted(MIDI.glob("*.mid"))[:8] for row in rows_of(path)]
+    rows = [row for path in sorted(folk_midi.glob("*.mid"))[:24] for row in rows_of(path)]
     (root / "train").mkdir(parents=True)
     for shard in range(SHARDS):
         table = segments_table(rows[shard::SHARDS], GRID)

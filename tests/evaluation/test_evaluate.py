@@ -1,4 +1,4 @@
-"""`mg.evaluation.evaluate` and `mg.evaluation.music_stats` on Nottingham tunes (tests/fixtures/generation.py)."""
+"""`mg.evaluation.evaluate` and `mg.evaluation.music_stats` on folk tunes (tests/fixtures/generation.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`mg.generation.generate`: a model URI to files, on a model trained on Nottingham tunes and a real
+"""`mg.generation.generate`: a model URI to files, on a model trained on folk tunes and a real
 SQLite MLflow store (tests/fixtures/generation.py)."""
 
 from __future__ import annotations

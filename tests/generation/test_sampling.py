@@ -1,4 +1,4 @@
-"""The incremental sampler on a model trained on Nottingham tunes (tests/fixtures/generation.py)."""
+"""The incremental sampler on a model trained on folk tunes (tests/fixtures/generation.py)."""
 
 from __future__ import annotations
 

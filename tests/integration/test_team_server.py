@@ -32,16 +32,14 @@ from mg.tracking.ui import ServerSpec, free_port, running_server
 from mg.training.config import TrainRequest
 from mg.training.train import TrainResult, train
 
-MIDI = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "nottingham" / "MIDI"
 GRID = Grid(bars=4, low=36, high=95)  # short segments, 60 pitches: a tiny epoch in a second
 EXPERIMENT, MODEL = "backbones", "team-tunes"
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    """Twenty Nottingham tunes through `mg ingest`'s pipeline (FnApiRunner, one worker)."""
-    paths = sorted(MIDI.glob("*.mid"))
-    assert paths, f"the shared corpus is missing: {MIDI}"
+def dataset(folk_midi, tmp_path_factory) -> Path:
+    """Twenty folk tunes through `mg ingest`'s pipeline (FnApiRunner, one worker)."""
+    paths = sorted(folk_midi.glob("*.mid"))
     root = tmp_path_factory.mktemp("data") / "dataset"
     config = IngestConfig(
         inputs=tuple(str(p) for p in paths[:: len(paths) // 20][:20]),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mg.pipelines.ingest import IngestReport, ingest
-from tests.pipelines.ingest_corpus import HERE, NOTTINGHAM, Corpus, build_corpus, corpus_config
+from tests.pipelines.ingest_corpus import HERE, Corpus, build_corpus, corpus_config
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -23,9 +23,8 @@ def crash_parser_importable():
 
 
 @pytest.fixture(scope="session")
-def corpus(tmp_path_factory) -> Corpus:
-    assert NOTTINGHAM.is_dir(), f"the shared corpus is missing: {NOTTINGHAM}"
-    return build_corpus(tmp_path_factory.mktemp("corpus") / "in")
+def corpus(folk_midi, tmp_path_factory) -> Corpus:
+    return build_corpus(tmp_path_factory.mktemp("corpus") / "in", folk_midi)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""The mixed test corpus of the ingest tests: real files linked from the shared data and the
-music21 corpus, plus bad files written here, each with the reason it must be rejected for."""
+"""The mixed test corpus of the ingest tests: real files (folk tunes rendered to MIDI by the
+corpora fixture, ABC and MusicXML from music21's corpus) plus bad files written here, each
+with the reason it must be rejected for."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from mg.pipelines.options import IngestConfig
 from mg.representation.grid import Grid
 
 HERE = Path(__file__).resolve().parent
-SHARED_DATA = HERE.parents[1] / ".." / "shared" / "data"
-NOTTINGHAM = SHARED_DATA / "nottingham"
-NOTTINGHAM_MIDI = ["ashover1.mid", "ashover2.mid", "hpps3.mid", "jigs10.mid", "reelsa-c5.mid"]
+FOLK_MIDI = ["oneills-001.mid", "oneills-002.mid", "oneills-010.mid", "oneills-025.mid"]
+FOLK_MIDI += ["oneills-040.mid"]
+NOTTINGHAM_ABC = "nottingham-dataset/reelsa-c.abc"  # two Nottingham tunes with chords
 RYANS = ["RockyRoadToDublinJig.abc", "DeerFootHornpipe.abc", "HarlequinHornpipe.abc"]
 CRASH_PARSER = "crash_parser:read_bytes"
 # a songbook: two good tunes, one abc2midi refuses (no K:), one under a bar (dropped, counted)
@@ -49,34 +50,34 @@ class Corpus:
     duplicate_of: dict[str, str]  # the copy that loses -> the source that wins
 
 
-def build_corpus(root: Path) -> Corpus:
-    """Real files (linked, never copied into the repo) plus bad files written here."""
-    (root / "nottingham").mkdir(parents=True)
+def build_corpus(root: Path, folk_midi: Path) -> Corpus:
+    """Real files (linked) plus bad files written here; `folk_midi` is the corpora fixture's."""
+    (root / "folk").mkdir(parents=True)
     (root / "music21").mkdir()
     (root / "bad").mkdir()
     good = []
-    for name in NOTTINGHAM_MIDI:
-        (root / "nottingham" / name).symlink_to(NOTTINGHAM / "MIDI" / name)
-        good.append(f"nottingham/{name}")
-    (root / "nottingham" / "slip.abc").symlink_to(NOTTINGHAM / "ABC_cleaned" / "slip.abc")
-    good.append("nottingham/slip.abc")
+    for name in FOLK_MIDI:
+        (root / "folk" / name).symlink_to(folk_midi / name)
+        good.append(f"folk/{name}")
+    (root / "folk" / "reelsa-c.abc").symlink_to(music21_corpus_dir() / NOTTINGHAM_ABC)
+    good.append("folk/reelsa-c.abc")
     for name in RYANS:
         (root / "music21" / name).symlink_to(music21_corpus_dir() / "ryansMammoth" / name)
         good.append(f"music21/{name}")
     chorale = bach_chorales(1)[0]
     (root / "music21" / chorale.name).symlink_to(chorale)
     good.append(f"music21/{chorale.name}")
-    bad = _write_bad_files(root / "bad")
+    bad = _write_bad_files(root / "bad", (folk_midi / "oneills-003.mid").read_bytes())
     good.append("bad/book.abc")  # two of its four tunes are good
     # the same music under a later name: the copy loses to the original (smallest source)
     (root / "zz").mkdir()
-    shutil.copyfile(NOTTINGHAM / "MIDI" / "ashover1.mid", root / "zz" / "copy.mid")
+    shutil.copyfile(folk_midi / FOLK_MIDI[0], root / "zz" / "copy.mid")
     (root / "bad" / "readme.txt").write_text("not music: ignored, counted\n")
-    return Corpus(root, sorted(good), bad, {"zz/copy.mid": "nottingham/ashover1.mid"})
+    return Corpus(root, sorted(good), bad, {"zz/copy.mid": f"folk/{FOLK_MIDI[0]}"})
 
 
-def _write_bad_files(folder: Path) -> dict[str, Reason]:
-    real = (NOTTINGHAM / "MIDI" / "ashover3.mid").read_bytes()
+def _write_bad_files(folder: Path, real: bytes) -> dict[str, Reason]:
+    """`real`: the bytes of a good MIDI file, cut short and marked to crash the parser."""
     files = {
         "empty.mid": (b"", Reason.EMPTY),
         "truncated.mid": (real[: len(real) // 2], Reason.TRUNCATED),

@@ -17,7 +17,7 @@ from mg.pipelines.transforms_tensor import Segment, Transpose
 from mg.pipelines.transforms_write import DropDuplicates, corpus_checksum
 from mg.representation import read_bytes
 from mg.representation.grid import Grid
-from tests.pipelines.ingest_corpus import BOOK, CRASH_PARSER, NOTTINGHAM
+from tests.pipelines.ingest_corpus import BOOK, CRASH_PARSER
 
 GRID = Grid()
 
@@ -27,8 +27,8 @@ def local_pipeline() -> test_pipeline.TestPipeline:
 
 
 @pytest.fixture(scope="module")
-def midi() -> bytes:
-    return (NOTTINGHAM / "MIDI" / "ashover1.mid").read_bytes()
+def midi(folk_midi) -> bytes:
+    return (folk_midi / "oneills-001.mid").read_bytes()
 
 
 def test_read_files_hashes_content_and_rejects_a_dangling_link(tmp_path, midi):

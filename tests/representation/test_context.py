@@ -30,8 +30,8 @@ def random_notes(steps: int, alpha: int, seed: int) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def real_notes(nottingham, grid) -> np.ndarray:
-    return read_file(nottingham / "MIDI" / "melody" / "ashover1.mid", grid).pieces[0].notes
+def real_notes(folk_midi, grid) -> np.ndarray:
+    return read_file(folk_midi / "oneills-001.mid", grid).pieces[0].notes
 
 
 def test_context_at_t_ignores_every_later_step(real_notes, grid):

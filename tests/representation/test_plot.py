@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.image import imread
 
+from mg.data.corpus import music21_corpus_dir
 from mg.representation import read_file
 from mg.representation.plot import pianoroll_png
 
@@ -23,9 +24,11 @@ def ink(path) -> np.ndarray:
     return 1 - imread(path)[..., :3].mean(axis=-1)
 
 
-def test_a_real_piece_becomes_a_png(tmp_path, nottingham, grid):
-    piece = read_file(nottingham / "MIDI" / "chords" / "ashover1.mid", grid).pieces[0]
-    path = pianoroll_png(piece.notes, grid, tmp_path / "sub" / "roll.png", title="ashover1")
+def test_a_real_piece_becomes_a_png(tmp_path, grid):
+    """A Nottingham tune with its chords, as music21's corpus ships it."""
+    tune = music21_corpus_dir() / "nottingham-dataset" / "reelsa-c.abc"
+    piece = read_file(tune, grid).pieces[0]
+    path = pianoroll_png(piece.notes, grid, tmp_path / "sub" / "roll.png", title=piece.title)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     height, width = imread(path).shape[:2]
     assert width > height > 100

@@ -1,4 +1,4 @@
-"""A small real dataset for the zoo tests: Nottingham MIDI files and one Nottingham ABC file.
+"""A small real dataset for the zoo tests: folk tunes as MIDI and one ABC songbook.
 
 Built the way ingest builds one (representation → segments → schema v1 Parquet + manifest),
 without Beam, so the zoo tests stay fast; splits come from a hash of `piece_id`, and the ABC
@@ -73,13 +73,13 @@ def build_dataset(
 
 
 @pytest.fixture(scope="session")
-def abc_file(nottingham) -> Path:
-    """One songbook of 46 tunes."""
-    return nottingham / "ABC_cleaned" / "ashover.abc"
+def abc_file(folk_book) -> Path:
+    """One songbook of 50 tunes."""
+    return folk_book
 
 
 @pytest.fixture(scope="session")
-def nottingham_dataset(nottingham, abc_file, tmp_path_factory) -> Path:
-    midi = sorted((nottingham / "MIDI").glob("*.mid"))[::200]  # 16 tunes across the collection
-    root = tmp_path_factory.mktemp("nottingham") / "dataset"
+def folk_dataset(folk_midi, abc_file, tmp_path_factory) -> Path:
+    midi = sorted(folk_midi.glob("*.mid"))[::3]  # 17 tunes across the book
+    root = tmp_path_factory.mktemp("folk") / "dataset"
     return build_dataset(root, Grid(), [*midi, abc_file])

