@@ -153,18 +153,31 @@ def train(
         progress = RunProgress(bar=show_progress()) if placement.is_main else None
         result = run_training(request, placement, progress)
     if result.run_id:
-        _report(result)
+        _report(result, max_steps)
 
 
-def _report(result) -> None:
+def _report(result, max_steps: int | None) -> None:
     stop = " (stopped early)" if result.stopped_early else ""
     stop = " (time budget spent)" if result.budget_spent else stop
+    if max_steps and result.steps >= max_steps and not stop:
+        stop = f" (--max-steps {max_steps} reached)"
+    epochs = f"{result.epochs} epoch{'s' if result.epochs != 1 else ''}"
     typer.echo(
-        f"run {result.run_id}: {result.epochs} epochs, {result.steps} steps{stop}; "
+        f"run {result.run_id}: {epochs}, {result.steps} steps{stop}; "
         f"best {result.selection_metric} {result.best_value:.4f} at epoch {result.best_epoch}"
     )
-    typer.echo(f"model: {result.model_uri}  (also runs:/{result.run_id}/model)")
-    if result.registered:
-        version = result.registered
-        aliases = "latest, champion" if version.champion else "latest"
-        typer.echo(f"registered: models:/{version.name}/{version.version} (aliases: {aliases})")
+    run_model = f"runs:/{result.run_id}/model"
+    if not result.registered:
+        typer.echo(f"generate with: mg generate --model-uri {run_model}")
+        typer.echo(f"  (the same model: {result.model_uri}, MLflow's id for it)")
+        return
+    version = result.registered
+    aliases = "latest, champion" if version.champion else "latest"
+    typer.echo(f"registered: models:/{version.name}/{version.version} (aliases: {aliases})")
+    use = (
+        f"models:/{version.name}@champion"
+        if version.champion
+        else f"models:/{version.name}/{version.version}"
+    )
+    typer.echo(f"generate with: mg generate --model-uri {use}")
+    typer.echo(f"  (the same model: {run_model} and {result.model_uri}, MLflow's id for it)")

@@ -49,13 +49,16 @@ def run_id_of(stdout: str) -> str:
 
 def test_train_prints_the_run_the_model_and_the_registered_version(finished_run, in_store):
     lines = finished_run.splitlines()
-    assert lines[0].startswith("run ") and "1 epochs, 2 steps" in lines[0]
+    assert lines[0].startswith("run ") and "1 epoch, 2 steps (--max-steps 2 reached)" in lines[0]
     assert "best valid/nll_frame" in lines[0]
-    assert lines[1].startswith("model: models:/")
     assert (
-        lines[2].startswith("registered: models:/cli-")
-        and "(aliases: latest, champion)" in lines[2]
+        lines[1].startswith("registered: models:/cli-")
+        and "(aliases: latest, champion)" in lines[1]
     )
+    name = lines[1].split("models:/")[1].split("/")[0]
+    # one URI to use, the others named as the same model
+    assert lines[2] == f"generate with: mg generate --model-uri models:/{name}@champion"
+    assert f"runs:/{run_id_of(finished_run)}/model" in lines[3] and " models:/m-" in lines[3]
     run = MlflowClient().get_run(run_id_of(finished_run))
     assert run.info.status == "FINISHED" and run.data.params["train.max_steps"] == "2"
 
