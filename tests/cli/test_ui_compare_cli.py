@@ -92,11 +92,17 @@ def test_ui_refuses_a_port_in_use_and_a_remote_server(store):
 @pytest.fixture
 def mg_ui(store, tmp_path):
     """`mg ui` as a subprocess in the store's folder; stopped at the end whatever happens."""
+    with _running_ui(store, tmp_path) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def _running_ui(store: Path, tmp_path: Path, *options: str):
     port = free_port()
     log = tmp_path / "mg-ui.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [MG, "ui", "--port", str(port)],
+            [MG, "ui", "--port", str(port), *options],
             cwd=store,
             env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
             stdout=out,
@@ -171,6 +177,23 @@ def test_ui_serves_the_working_folders_store_and_stops_on_ctrl_c(mg_ui):
     assert proc.wait(timeout=30) == 0, log.read_text()
     assert log.read_text().rstrip().endswith("stopped")
     assert not port_in_use("127.0.0.1", port) and _servers_on(port) == []
+    # MLflow's banners, warnings and access log stay out of it: mg's own four lines only
+    address = f"http://127.0.0.1:{port}"
+    assert log.read_text().splitlines() == [
+        f"MLflow UI for sqlite:///{Path(store) / 'mlflow.db'}",
+        f"starting on {address} (Ctrl-C to stop) ...",
+        f"ready: {address}",
+        "stopped",
+    ]
+
+
+def test_ui_shows_mlflows_own_output_with_verbose(store, tmp_path):
+    with _running_ui(store, tmp_path, "--verbose") as (proc, port, log):
+        _wait_for_runs(proc, f"http://127.0.0.1:{port}", log)
+        _wait_for_line(log, f"ready: http://127.0.0.1:{port}")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0, log.read_text()
+    assert "/api/2.0/mlflow/runs/search" in log.read_text()  # uvicorn's access log
 
 
 def test_ctrl_c_while_the_server_starts_leaves_nothing_behind(mg_ui):
