@@ -43,22 +43,30 @@ def weights_header(path: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
     with path.open("rb") as handle:
         head = handle.read(8)
         if len(head) < 8:
-            raise ModelLoadError(f"{path}: not a safetensors file (shorter than its header)")
+            raise ModelLoadError(
+                f"{path}: cannot load the model: not a safetensors file (shorter than its header)"
+            )
         (length,) = struct.unpack("<Q", head)
         if length > min(MAX_HEADER_BYTES, size - 8):
-            raise ModelLoadError(f"{path}: not a safetensors file (header of {length} bytes)")
+            raise ModelLoadError(
+                f"{path}: cannot load the model: not a safetensors file (header of {length} bytes)"
+            )
         try:
             header = json.loads(handle.read(length))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ModelLoadError(f"{path}: safetensors header is not JSON ({exc})") from None
+            raise ModelLoadError(
+                f"{path}: cannot load the model: safetensors header is not JSON ({exc})"
+            ) from None
     if not isinstance(header, dict):
-        raise ModelLoadError(f"{path}: safetensors header is not a table of tensors")
+        raise ModelLoadError(
+            f"{path}: cannot load the model: safetensors header is not a table of tensors"
+        )
     header.pop("__metadata__", None)
     try:
         return {k: (v["dtype"], tuple(int(d) for d in v["shape"])) for k, v in header.items()}
     except (TypeError, KeyError, ValueError):
         raise ModelLoadError(
-            f"{path}: safetensors header names a tensor without dtype or shape"
+            f"{path}: cannot load the model: safetensors header names a tensor without dtype or shape"
         ) from None
 
 

@@ -53,7 +53,7 @@ def peak_mb() -> float:
         ("char-rnn", {"vocab_size": 100_000}, "vocab_size = 100000 is out of range"),
         ("char-rnn", {"embedding": "512"}, "embedding must be int"),
         ("transformer", {"window": 10**9}, "window = 1000000000 is out of range"),
-        ("transformer", {"width": 64}, "do not fit the config"),
+        ("transformer", {"hidden": 64}, "do not fit the config"),
     ],
 )
 def test_a_config_claiming_other_sizes_is_one_line_before_any_allocation(
@@ -65,7 +65,7 @@ def test_a_config_claiming_other_sizes_is_one_line_before_any_allocation(
         load_model(folder)
     message = str(caught.value)
     assert words in message and str(folder) in message and "\n" not in message
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 60  # a loaded 2-core machine; the hang was minutes
     assert peak_mb() - before < 200  # the claimed sizes (GBs) were never allocated
 
 
