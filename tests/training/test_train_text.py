@@ -34,4 +34,4 @@ def test_char_rnn_trains_registers_and_generates_abc(abc_data, in_store, tmp_pat
     assert (folder / "samples" / "sample-00.abc").read_text().startswith("X:")
     model = mlflow.pyfunc.load_model(f"models:/abc-tunes/{result.registered.version}")
     tunes = model.predict({"steps": 40, "num": 2, "seed": 1})
-    assert len(tunes) == 2 and all(tune.startswith("X:") for tune in tunes)
+    assert len(tunes) == 2 and all(tune["abc"].startswith("X:") for tune in tunes)
