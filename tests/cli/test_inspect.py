@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 
 from mg.cli.app import app
 from mg.data.corpus import music21_corpus_dir
+from mg.representation import read_file
+from mg.representation.grid import Grid
 
 BOOK = (
     "% a songbook\nL:1/8\n\n"
@@ -48,9 +50,11 @@ def test_a_midi_file_shows_its_tune_and_draws_it(melody, tmp_path):
     [row] = rows(result.stdout)
     tune, title, steps, bars, notes, pitches, meter = row[:7]
     assert (tune, title, meter) == ("0", "oneills-006", "3/4")
-    assert int(steps) > 100 and int(bars) == -(-int(steps) // 12) and int(notes) > 20  # 3/4
+    piece = read_file(melody, Grid()).pieces[0]
+    assert int(bars) == piece.bars(4) > -(-int(steps) // 16)  # bars of 3/4, not 4/4
+    assert int(steps) > 100 and int(notes) > 20
     assert re.fullmatch(r"[A-G]#?\d\.\.[A-G]#?\d", pitches)
-    assert "grid: 4 steps per beat" in result.stdout
+    assert "grid: 4 steps per quarter, bars from each piece's meter" in result.stdout
     assert imread(tmp_path / "roll.png").shape[1] > 300
 
 
