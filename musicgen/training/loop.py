@@ -69,14 +69,22 @@ class Budget:
     seconds: float = 0.0  # 0: no budget
     spent_before: float = 0.0  # by the run's earlier launches (resume)
     started: float = field(default_factory=time.perf_counter)
-    reserve: float = 0.0  # the last validation pass's duration
+    reserve: float = 0.0  # the last validation pass's duration (before one: a guess)
     planned: int = 0  # the schedule's length estimated from the pace (0: not yet)
+    valid_batches: int = 0  # the validation pass's batches, for the guess
+    validated: bool = False  # reserve is a measured validation pass
 
     def elapsed(self) -> float:
         return self.spent_before + time.perf_counter() - self.started
 
     def over(self) -> bool:
         return bool(self.seconds) and self.elapsed() + self.reserve >= self.seconds
+
+    def paced(self, seconds_per_step: float) -> None:
+        """Until a validation pass is timed, guess its length from the training pace: a batch
+        forward costs about a third of a training step; half is assumed, to be safe."""
+        if not self.validated:
+            self.reserve = 0.5 * seconds_per_step * self.valid_batches
 
 
 @dataclass
@@ -176,6 +184,7 @@ def train_epoch(s: Session, epoch: int, progress: Progress) -> dict[str, float]:
     batches = iter(s.train.epoch(epoch))
     loss_sum = frames = 0.0
     start = time.perf_counter()
+    first_step = s.state.step
     with memory_hint(s.config.train.batch_size, s.placement.device):
         while not steps_exhausted(s):
             over = s.budget.over()
@@ -187,6 +196,7 @@ def train_epoch(s: Session, epoch: int, progress: Progress) -> dict[str, float]:
                 break
             batch_frames = s.kind.frames(batch)
             loss = train_step(s, batch.to(s.placement.device))
+            s.budget.paced((time.perf_counter() - start) / (s.state.step - first_step))
             loss_sum, frames = loss_sum + loss * batch_frames, frames + batch_frames
             progress.batch_end(loss, frames / (time.perf_counter() - start))
     elapsed = time.perf_counter() - start
@@ -242,7 +252,7 @@ def validate(s: Session) -> dict[str, float]:
             metrics = evaluate(s.model, s.valid, s.kind, s.placement)
         if metric not in metrics:
             raise TrainError(f"validation did not report {metric}")
-    s.budget.reserve = time.perf_counter() - start
+    s.budget.reserve, s.budget.validated = time.perf_counter() - start, True
     value = metrics.get(metric, float("nan"))
     metrics[metric], spent = distributed.from_main([value, float(s.budget.over())], s.placement)
     s.state.budget_spent = s.state.budget_spent or spent > 0
