@@ -7,7 +7,8 @@
    velocity units); for text families the loss in nats per character. `mg evaluate --split
    valid` therefore reproduces the trainer's `valid/...` metrics of the same weights.
 2. Musical statistics (`music_stats`) of K generated pieces of one segment each, next to those
-   of the split's segments.
+   of the split's segments, and the model's NLL of its own pieces next to its NLL of the split
+   (`sample_nll`: a sampler that does not draw from the model's distribution shows there).
 3. A copy check: the longest run of frames each generated piece shares with a training
    segment, next to the same figure for the split's own segments (real music shares phrases).
 """
@@ -24,6 +25,7 @@ from mg.data.notes import Dataset
 from mg.data.schema import table_arrays
 from mg.errors import DatasetError
 from mg.evaluation.music_stats import STATS, longest_common_runs, mean_stats, pack_pressed
+from mg.evaluation.sample_nll import sample_metrics
 from mg.kinds import kind_of
 from mg.models.saving import LoadedModel
 from mg.representation.grid import Grid
@@ -64,6 +66,7 @@ class Evaluation:
     reference_segments: int
     copy: CopyCheck
     notes: list[str] = field(default_factory=list)  # what was capped or skipped, said once
+    generated_metrics: dict[str, float] = field(default_factory=dict)  # its NLL of its pieces
 
 
 def evaluate(uri: str, data: str, options: EvaluateOptions) -> Evaluation:
@@ -97,6 +100,7 @@ def evaluate(uri: str, data: str, options: EvaluateOptions) -> Evaluation:
         len(reference),
         copy,
         _caps(options, len(reference), dataset, corpus_total),
+        sample_metrics(loaded.model, kind_of(loaded.family), pieces, grid, options.batch_size),
     )
 
 
@@ -202,6 +206,14 @@ def format_table(result: Evaluation) -> str:
         f"{'metric':<20}{'value':>10}  unit",
     ]
     lines += [f"{k:<20}{v:>10.4f}  {UNITS.get(k, '')}" for k, v in result.metrics.items()]
+    if result.generated_metrics:
+        own = f"of its samples ({result.generated_pieces})"
+        lines += ["", f"{'metric':<20}{result.split:>10}{own:>24}"]
+        lines += [
+            f"{k:<20}{result.metrics[k]:>10.4f}{v:>24.4f}"
+            for k, v in result.generated_metrics.items()
+            if k in result.metrics
+        ]
     generated = f"generated ({result.generated_pieces})"
     reference = f"{result.split} ({result.reference_segments})"
     lines += ["", f"{'statistic':<20}{generated:>16}{reference:>16}"]
@@ -233,6 +245,7 @@ def evaluation_metrics(result: Evaluation) -> dict[str, float]:
         values.update({f"test/{k}": v for k, v in result.metrics.items()})
     values.update({f"eval/{split}/music/{k}": v for k, v in result.reference.items()})
     values.update({f"eval/generated/{k}": v for k, v in result.generated.items()})
+    values.update({f"eval/generated/{k}": v for k, v in result.generated_metrics.items()})
     for who, runs in (("generated", result.copy.generated), (split, result.copy.reference)):
         if runs:
             values[f"eval/{who}/copy_run_max"] = float(max(runs))
