@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mg.models.protocol import NoteBatch
+from mg.models.protocol import NoteBatch, model_notes
 from mg.representation.context import context_matrix
 from mg.representation.grid import Grid
 from mg.representation.position import position_index
@@ -27,8 +27,7 @@ def piece_batches(pieces: np.ndarray, grid: Grid, batch_size: int) -> list[NoteB
     batches = []
     for start in range(0, len(pieces), batch_size):
         chunk = pieces[start : start + batch_size]
-        notes = chunk.astype(np.float32)
-        notes[..., 2] /= 127.0
+        notes = model_notes(chunk)
         context = np.stack([context_matrix(p, grid.steps_per_beat) for p in chunk])
         position = np.stack([position_index(len(p), grid) for p in chunk]).astype(np.int64)
         batches.append(
