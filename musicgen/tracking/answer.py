@@ -34,6 +34,7 @@ from mg.tracking.endpoint import (
 
 logger = logging.getLogger(__name__)
 ROUND_SECONDS = 6  # decimals: microseconds
+DEFAULT_TEMPO = 120.0  # beats per minute, as `mg generate`
 
 
 def answer(loaded: LoadedModel, model_input: Any) -> list[dict[str, Any]]:
@@ -68,12 +69,22 @@ def answer_one(loaded: LoadedModel, request: GenerateRequest, index: int) -> lis
     keep = request.keep_primer is not False
     if primer is not None and not keep:
         pieces = kind.strip_primer(pieces, primer)
-    used = UsedOptions(**asdict(options), keep_primer=keep, primer_length=_length(primer))
-    text = kind.name == "text"
+    used = UsedOptions(
+        **asdict(options),
+        tempo=request.tempo or DEFAULT_TEMPO,
+        program=request.program or 0,
+        keep_primer=keep,
+        primer_length=_length(primer),
+    )
     return [
-        piece_record(kind.to_notes(piece, grid), grid, used, index, i, piece if text else None)
+        piece_record(kind.to_notes(piece, grid), grid, used, index, i, _abc(piece))
         for i, piece in enumerate(pieces)
     ]
+
+
+def _abc(piece: Any) -> str | None:
+    """A text family's piece is its ABC tune; a note family's is a note matrix."""
+    return piece if isinstance(piece, str) else None
 
 
 def read_primer(kind, primer: str, grid: Grid) -> Any:
@@ -98,7 +109,7 @@ def piece_record(
         return PieceRecord(
             request=request, index=index, abc=abc, steps=0, seconds=0.0, notes=[], options=used
         )
-    midi = midi_bytes(notes, grid)
+    midi = midi_bytes(notes, grid, used.tempo, used.program)
     records, seconds_per_step = note_records(midi, grid)
     return PieceRecord(
         request=request,

@@ -2,8 +2,8 @@
 
 A request is a set of sampling options, all optional: the options of `mg generate` (`steps`,
 `num`, `seed`, `temperature`, `top_p`, the controls `key`, `pitch_range`, `max_polyphony`,
-`meter`, and `keep_primer`) and a `primer`, either ABC text or a base64 MIDI file. Each request answers
-`num` pieces, each a `PieceRecord`: the MIDI file (base64, the very bytes `mg generate` writes
+`meter`, `tempo`, `program` and `keep_primer`) and a `primer`, either ABC text or a base64
+MIDI file. Each request answers `num` pieces, each a `PieceRecord`: the MIDI file (base64, the very bytes `mg generate` writes
 for the same model, seed and options), its notes as records, the options used and, for text
 families, the ABC tune.
 
@@ -46,6 +46,8 @@ class GenerateRequest(BaseModel):
     pitch_range: str | None = None  # "55:84": only MIDI pitches LOW..HIGH sound
     max_polyphony: int | None = Field(None, ge=1)
     meter: str | None = None  # "6/8": the pieces' time signature (else the grid's)
+    tempo: float | None = Field(None, ge=20, le=400)  # beats per minute of the MIDI (120)
+    program: int | None = Field(None, ge=0, le=127)  # General MIDI instrument (0: piano)
     primer: str | None = Field(None, max_length=MAX_PRIMER_CHARS)  # ABC text or base64 MIDI
     keep_primer: bool | None = None  # default true: the primer's bars open the piece
 
@@ -84,6 +86,8 @@ class UsedOptions(BaseModel):
     pitch_range: str | None = None
     max_polyphony: int | None = None
     meter: str | None = None
+    tempo: float
+    program: int
     keep_primer: bool
     primer_length: int  # steps (characters for text families) of the primer read; 0 without
 

@@ -64,6 +64,18 @@ def test_notes_are_the_notes_of_the_midi(loaded):
     assert piece["abc"] is None
 
 
+def test_tempo_and_instrument_are_the_midis_as_in_mg_generate(loaded, tiny_model, tmp_path):
+    (piece,) = answer(loaded, {"seed": 2, "steps": 32, "tempo": 90.0, "program": 40})
+    sampling = SamplingOptions(steps=32, seed=2)
+    options = GenerateOptions(sampling, out=tmp_path / "out", tempo_bpm=90.0, program=40)
+    (written,) = generate(str(tiny_model[1]), options).pieces
+    assert midi_of(piece) == written.midi.read_bytes()
+    midi = pretty_midi.PrettyMIDI(io.BytesIO(midi_of(piece)))
+    assert midi.instruments[0].program == 40
+    assert piece["seconds"] == pytest.approx(32 * 60 / 90 / GRID.steps_per_beat)
+    assert piece["options"]["tempo"] == 90.0 and piece["options"]["program"] == 40
+
+
 def test_options_come_back_filled_in_and_repeat_the_piece(loaded):
     (first,) = answer(loaded, {"seed": 7, "steps": 32, "top_p": 0.9})
     used = first["options"]
@@ -127,6 +139,8 @@ def test_char_rnn_answers_its_abc_tune_and_the_midi_of_it(tmp_path):
         ({"temperature": 0}, "temperature: input should be greater than 0"),
         ({"top_p": 1.5}, "top_p"),
         ({"num": 65}, "num"),
+        ({"tempo": 1000}, "tempo: input should be less than or equal to 400"),
+        ({"program": 128}, "program"),
         ({"primer": "hello world"}, "primer: neither ABC text"),
         ({"primer": base64.b64encode(b"RIFF....WAVE").decode()}, "no MThd header"),
         ({"primer": "X:1\nT:no notes\nK:G\n"}, "primer (abc)"),
