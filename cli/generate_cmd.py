@@ -103,6 +103,15 @@ def generate(
     wav: Annotated[
         bool, typer.Option("--wav", help="Audio beside each file (needs FluidSynth).")
     ] = False,
+    tempo: Annotated[
+        float, typer.Option(min=20.0, max=400.0, help="Beats per minute of the MIDI and audio.")
+    ] = 120.0,
+    program: Annotated[
+        int,
+        typer.Option(
+            min=0, max=127, help="General MIDI instrument: 0 piano, 40 violin, 73 flute, …"
+        ),
+    ] = 0,
     tracking_uri: Annotated[
         str | None,
         typer.Option(help="MLflow tracking URI (else MLFLOW_TRACKING_URI, else ./mlflow.db)."),
@@ -119,7 +128,9 @@ def generate(
     options = GenerateOptions(sampling, primer, keep_primer, out, png, wav, tracking_uri)
     quiet_mlflow()
     with one_line_errors(), _progress_bar() as progress:
-        result = generate_music(model_uri, replace(options, progress=progress))
+        result = generate_music(
+            model_uri, replace(options, progress=progress, tempo_bpm=tempo, program=program)
+        )
     _report(result, out)
 
 

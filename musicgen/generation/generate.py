@@ -36,6 +36,8 @@ class GenerateOptions:
     wav: bool = False
     tracking_uri: str | None = None
     progress: Callable[[int, int], None] | None = None  # (steps done now, steps in all)
+    tempo_bpm: float = 120.0
+    program: int = 0  # General MIDI program
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ def generate(uri: str, options: GenerateOptions) -> GenerateResult:
     seconds = time.perf_counter() - started
     if primer is not None and not options.keep_primer:
         pieces = kind.strip_primer(pieces, primer)
-    outputs = Outputs(options.png, options.wav)
+    outputs = Outputs(options.png, options.wav, options.tempo_bpm, options.program)
     written = [
         kind.write(piece, grid, options.out / f"{stem}-{i}", outputs)
         for i, piece in enumerate(pieces)

@@ -23,6 +23,8 @@ class Outputs:
 
     png: bool = False
     wav: bool = False
+    tempo_bpm: float = 120.0  # written into the MIDI (and so the audio's speed)
+    program: int = 0  # General MIDI program the MIDI track plays (0: acoustic grand piano)
 
 
 @dataclass(frozen=True)
@@ -42,12 +44,12 @@ class GeneratedPiece:
         return [path for kind in kinds if (path := getattr(self, kind)) is not None]
 
 
-def midi_bytes(notes: np.ndarray, grid: Grid) -> bytes:
+def midi_bytes(notes: np.ndarray, grid: Grid, tempo_bpm: float = 120.0, program: int = 0) -> bytes:
     """MIDI of a note matrix, with an `end` marker at its last step so that the file (and its
     audio) lasts exactly `len(notes)` steps even when the piece ends in silence."""
     import symusic
 
-    score = symusic.Score.from_midi(notes_to_midi_bytes(notes, grid))
+    score = symusic.Score.from_midi(notes_to_midi_bytes(notes, grid, tempo_bpm, program))
     ticks_per_step = grid.ticks_per_beat // grid.steps_per_beat
     score.markers.append(symusic.TextMeta(len(notes) * ticks_per_step, END_MARKER))
     return score.dumps_midi()
@@ -56,7 +58,7 @@ def midi_bytes(notes: np.ndarray, grid: Grid) -> bytes:
 def write_notes(notes: np.ndarray, grid: Grid, stem: Path, outputs: Outputs) -> GeneratedPiece:
     """`stem`.mid, and `stem`.png / `stem`.wav when asked."""
     midi = named(stem, ".mid")
-    midi.write_bytes(midi_bytes(notes, grid))
+    midi.write_bytes(midi_bytes(notes, grid, outputs.tempo_bpm, outputs.program))
     png = wav = None
     if outputs.png:
         from mg.representation.plot import pianoroll_png

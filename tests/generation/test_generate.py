@@ -97,6 +97,19 @@ def test_a_primer_is_kept_or_stripped_as_asked(model_folder, generation_corpus, 
         assert np.array_equal(tail[..., 0], head[len(primer) : len(primer) + len(tail), :, 0])
 
 
+def test_tempo_and_program_are_written_into_the_midi(model_folder, tmp_path):
+    default = generate(str(model_folder), options(tmp_path / "default", num=1))
+    slow = generate(
+        str(model_folder), options(tmp_path / "slow", num=1, tempo_bpm=60.0, program=40)
+    )
+    midi = pretty_midi.PrettyMIDI(str(slow.pieces[0].midi))
+    assert midi.get_tempo_changes()[1].tolist() == [60.0]
+    assert [instrument.program for instrument in midi.instruments] == [40]  # violin
+    before = pretty_midi.PrettyMIDI(str(default.pieces[0].midi))
+    assert [instrument.program for instrument in before.instruments] == [0]
+    assert midi.get_end_time() == pytest.approx(2 * before.get_end_time(), rel=1e-3)
+
+
 def test_png_beside_each_file(model_folder, tmp_path):
     result = generate(str(model_folder), options(tmp_path, png=True))
     for piece in result.pieces:
