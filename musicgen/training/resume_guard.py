@@ -60,23 +60,34 @@ def run_lock(run_id: str) -> Iterator[None]:
 
 
 def resumed_data(client, run_id: str, given: Path | None) -> Path:
-    """The dataset to resume `run_id` on: `given`, else the one the run recorded; either way
-    its manifest must be the one the run trained on."""
+    """The dataset to resume `run_id` on: `given`, else the one the run recorded."""
+    recorded = _tags(client, run_id).get(PATH_TAG)
+    if given is not None:
+        return Path(given)
+    if not recorded:
+        raise DatasetError(f"--resume {run_id}: the run records no dataset; pass --data")
+    return Path(recorded)
+
+
+def check_same_manifest(client, run_id: str, data: Path) -> None:
+    """The dataset's manifest must be the one the run trained on (checked after the grid, whose
+    mismatch says more)."""
+    tags = _tags(client, run_id)
+    recorded, recorded_sha = tags.get(PATH_TAG), tags.get(SHA_TAG)
+    manifest = Path(data) / MANIFEST
+    if not recorded_sha or not manifest.is_file():
+        return
+    sha = hashlib.sha256(manifest.read_bytes()).hexdigest()
+    if sha != recorded_sha:
+        raise DatasetError(
+            f"{data}: not the dataset run {run_id} trained on (manifest sha256 "
+            f"{sha[:12]}…, the run's {recorded_sha[:12]}… at {recorded}); "
+            "resume without --data, or start a new run"
+        )
+
+
+def _tags(client, run_id: str) -> dict[str, str]:
     try:
-        tags = client.get_run(run_id).data.tags
+        return client.get_run(run_id).data.tags
     except MlflowException:
         raise DatasetError(f"--resume {run_id}: no such run") from None
-    recorded, recorded_sha = tags.get(PATH_TAG), tags.get(SHA_TAG)
-    data = Path(given) if given is not None else Path(recorded) if recorded else None
-    if data is None:
-        raise DatasetError(f"--resume {run_id}: the run records no dataset; pass --data")
-    manifest = data / MANIFEST
-    if recorded_sha and manifest.is_file():
-        sha = hashlib.sha256(manifest.read_bytes()).hexdigest()
-        if sha != recorded_sha:
-            raise DatasetError(
-                f"{data}: not the dataset run {run_id} trained on (manifest sha256 "
-                f"{sha[:12]}…, the run's {recorded_sha[:12]}… at {recorded}); "
-                "resume without --data, or start a new run"
-            )
-    return data

@@ -41,7 +41,7 @@ from mg.training.loop import (
     train_epoch,
     validate,
 )
-from mg.training.resume_guard import resumed_data, run_lock
+from mg.training.resume_guard import check_same_manifest, resumed_data, run_lock
 from mg.training.samples import write_samples
 
 
@@ -87,6 +87,8 @@ def _train(
         data = resumed_data(store.client, request.resume, request.data)
     dataset = Dataset.open(data)
     config = _run_config(request, dataset, placement, store)
+    if request.resume:
+        check_same_manifest(store.client, request.resume, dataset.root)
     check_dataset(dataset)
     with tracking.scratch_folder() as scratch:
         session = _session(config, dataset, placement, Path(scratch))
@@ -162,10 +164,7 @@ def fit(session: Session, progress: Progress, run: tracking.Run | None) -> Train
     `run`); the best weights stay in the session's `work/best` (see `load_best`)."""
     state = session.state
     metrics = dict(state.history[-1]) if state.history else {}
-    valid_batches = session.valid.batches if session.valid is not None else 0
-    session.budget = Budget(
-        session.config.train.time_budget, state.seconds, valid_batches=valid_batches
-    )
+    session.budget = Budget(session.config.train.time_budget, state.seconds)
     announce_run(progress, session)
     while not state.finished:
         epoch = state.epoch + 1
