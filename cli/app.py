@@ -60,4 +60,16 @@ def _root(
 
 
 def main() -> None:
-    app()
+    command = typer.main.get_command(app)
+    hide_flag_types(command)
+    command()
+
+
+def hide_flag_types(command) -> None:
+    """A flag (`--png`, `--wav`) takes no value: `--help` shows no `<bool>` type beside it,
+    which read as if it needed one."""
+    for param in command.params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        hide_flag_types(sub)

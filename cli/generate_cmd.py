@@ -44,7 +44,7 @@ def generate(
         str,
         typer.Option(
             "--model-uri",
-            help="models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN_ID/PATH or a model folder.",
+            help="The model: a registered one, a run's, or a folder (the forms are above).",
         ),
     ],
     steps: Annotated[
@@ -117,7 +117,11 @@ def generate(
         typer.Option(help="MLflow tracking URI (else MLFLOW_TRACKING_URI, else ./mlflow.db)."),
     ] = None,
 ) -> None:
-    """Generate pieces from a trained model; files are named <out>/<model>-s<seed>-<i>.mid."""
+    """Generate pieces from a trained model; files are named <out>/<model>-s<seed>-<i>.mid.
+
+    --model-uri takes models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN_ID/PATH or a model
+    folder.
+    """
     from mg.generation.generate import GenerateOptions
     from mg.generation.generate import generate as generate_music
     from mg.generation.sampling import SamplingOptions

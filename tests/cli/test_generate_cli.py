@@ -119,3 +119,19 @@ def test_evaluate_on_a_local_folder_logs_nothing_and_refuses_an_unknown_split(bu
     assert "pitch_class_entropy" in result.stdout and "logged" not in result.stdout
     bad = run("evaluate", "--model-uri", built[1], "--data", built[0], "--split", "nope")
     assert bad.exit_code == 1 and "unknown split 'nope'" in bad.stderr
+
+
+def test_help_shows_flags_without_a_type_and_uri_forms_whole():
+    """What `mg generate --help` shows on an 80-column terminal (the console script's `main`)."""
+    import os
+    import subprocess
+    import sys
+
+    mg = str(Path(sys.executable).parent / "mg")
+    env = {**os.environ, "COLUMNS": "80", "TERMINAL_WIDTH": "80"}
+    shown = subprocess.run(
+        [mg, "generate", "--help"], capture_output=True, text=True, env=env, check=True
+    ).stdout
+    png = next(line for line in shown.splitlines() if "--png" in line)
+    assert "<bool>" not in png
+    assert "models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN_ID/PATH" in shown
