@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,6 +184,8 @@ def train_epoch(s: Session, epoch: int, progress: Progress) -> dict[str, float]:
     progress.epoch_start(epoch, s.train.batches)
     batches = iter(s.train.epoch(epoch))
     loss_sum = frames = 0.0
+    # The epoch's mean starts from the untrained model; its last quarter says where it ended.
+    last_quarter: deque[tuple[float, float]] = deque(maxlen=max(1, -(-s.train.batches // 4)))
     start = time.perf_counter()
     first_step = s.state.step
     with memory_hint(s.config.train.batch_size, s.placement.device):
@@ -198,10 +201,16 @@ def train_epoch(s: Session, epoch: int, progress: Progress) -> dict[str, float]:
             loss = train_step(s, batch.to(s.placement.device))
             s.budget.paced((time.perf_counter() - start) / (s.state.step - first_step))
             loss_sum, frames = loss_sum + loss * batch_frames, frames + batch_frames
+            last_quarter.append((loss * batch_frames, batch_frames))
             progress.batch_end(loss, frames / (time.perf_counter() - start))
     elapsed = time.perf_counter() - start
-    loss_sum, frames = distributed.all_sum([loss_sum, frames], s.placement)
-    return {"train/loss": loss_sum / max(frames, 1.0), "train/frames_per_s": frames / elapsed}
+    recent = [sum(pair) for pair in zip(*last_quarter, strict=True)] or [0.0, 0.0]
+    loss_sum, frames, *recent = distributed.all_sum([loss_sum, frames, *recent], s.placement)
+    return {
+        "train/loss": loss_sum / max(frames, 1.0),
+        "train/loss_last_quarter": recent[0] / max(recent[1], 1.0),
+        "train/frames_per_s": frames / elapsed,
+    }
 
 
 def steps_exhausted(s: Session) -> bool:

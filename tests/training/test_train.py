@@ -25,6 +25,7 @@ from tests.fixtures.training import GRID
 
 EPOCH_METRICS = (
     "train/loss",
+    "train/loss_last_quarter",
     "train/frames_per_s",
     "valid/loss",
     "valid/nll_frame",
@@ -85,6 +86,14 @@ def test_run_records_params_metrics_per_epoch_and_tags(registered, train_data):
     assert tags["mg.family"] == "three-branch" and tags["mg.backbone"] == "gru"
     commit = tracking.git_commit(Path(tracking.__file__).parent)
     assert tags.get("mg.git_commit") == commit
+
+
+def test_epoch_one_reports_where_its_loss_ended_not_only_its_mean(registered):
+    """Epoch 1's mean includes the untrained start; its last quarter is where it ended."""
+    client, run_id = MlflowClient(), registered["better"].run_id
+    mean = client.get_metric_history(run_id, "train/loss")[0].value
+    last_quarter = client.get_metric_history(run_id, "train/loss_last_quarter")[0].value
+    assert last_quarter < mean
 
 
 def test_run_holds_config_manifest_samples_and_checkpoints(registered, tmp_path):
