@@ -140,7 +140,7 @@ def test_a_primer_in_base64_midi_is_read(served, generation_corpus):
     ("body", "words"),
     [
         ({"inputs": [{"steps": -1}]}, "steps: input should be greater than or equal to 1"),
-        ({"inputs": [{"seed": 1, "tempo": 90}]}, "unknown option 'tempo'"),
+        ({"inputs": [{"seed": 1, "bpm": 90}]}, "unknown option 'bpm'"),
         ({"inputs": [{"primer": "not music at all"}]}, "primer: neither ABC text"),
         ({"inputs": [{"primer": base64.b64encode(b"GIF89a...").decode()}]}, "no MThd header"),
     ],
