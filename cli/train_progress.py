@@ -16,6 +16,11 @@ BAR_WIDTH = 24
 REDRAW_S = 0.2
 
 
+def metric_text(name: str, value: float) -> str:
+    """`train/frames_per_s 10,060` and `valid/nll_frame 3.6110`: plain numbers, never 1.006e+04."""
+    return f"{name} {value:,.0f}" if name.endswith("_per_s") else f"{name} {value:.4f}"
+
+
 def clock_text(seconds: float) -> str:
     """Seconds as H:MM:SS or M:SS."""
     seconds = max(0, round(seconds))
@@ -56,7 +61,7 @@ class RunProgress:
 
     def epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
         self._draw("")
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+        shown = ", ".join(metric_text(k, v) for k, v in metrics.items())
         typer.echo(f"epoch {epoch}: {shown}", err=True)
 
     def fraction(self) -> float:

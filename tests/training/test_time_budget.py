@@ -119,9 +119,9 @@ def test_without_a_terminal_only_epoch_lines_are_written(capsys):
     progress.run_start(10, 0, 0.0, 0.0)
     progress.epoch_start(1, 10)
     progress.batch_end(1.0, 10.0)
-    progress.epoch_end(1, {"valid/nll_frame": 2.5})
+    progress.epoch_end(1, {"valid/nll_frame": 2.5, "train/frames_per_s": 10_060.4})
     assert stream.getvalue() == ""
-    assert capsys.readouterr().err == "epoch 1: valid/nll_frame 2.5\n"
+    assert capsys.readouterr().err == "epoch 1: valid/nll_frame 2.5000, train/frames_per_s 10,060\n"
 
 
 def test_clock_text():
