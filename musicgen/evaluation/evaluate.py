@@ -67,6 +67,7 @@ class Evaluation:
     copy: CopyCheck
     notes: list[str] = field(default_factory=list)  # what was capped or skipped, said once
     generated_metrics: dict[str, float] = field(default_factory=dict)  # its NLL of its pieces
+    piece_steps: int = 0  # steps of each generated piece (the longest copy possible)
 
 
 def evaluate(uri: str, data: str, options: EvaluateOptions) -> Evaluation:
@@ -99,8 +100,9 @@ def evaluate(uri: str, data: str, options: EvaluateOptions) -> Evaluation:
         len(pieces),
         len(reference),
         copy,
-        _caps(options, len(reference), dataset, corpus_total),
+        _caps(options, len(pieces), len(reference), dataset, corpus_total),
         sample_metrics(loaded.model, kind_of(loaded.family), pieces, grid, options.batch_size),
+        piece_steps=grid.segment_steps,
     )
 
 
@@ -175,9 +177,14 @@ def _note_groups(dataset: Dataset, split: str):
 
 
 def _caps(
-    options: EvaluateOptions, reference: int, dataset: Dataset, corpus_total: int
+    options: EvaluateOptions, generated: int, reference: int, dataset: Dataset, corpus_total: int
 ) -> list[str]:
     notes = []
+    if generated < options.num:  # text families: only the tunes that parse are music
+        notes.append(
+            f"{options.num - generated} of {options.num} generated tunes did not parse as ABC: "
+            f"the statistics and the copy check are of the {generated} that did"
+        )
     available = sum(pq.ParquetFile(p).metadata.num_rows for p in dataset.shards(options.split))
     if reference < available:
         notes.append(f"statistics of the first {reference} of {available} {options.split} segments")
@@ -220,19 +227,20 @@ def format_table(result: Evaluation) -> str:
     for name in STATS:
         lines.append(f"{name:<20}{result.generated[name]:>16.3f}{result.reference[name]:>16.3f}")
     copy = result.copy
+    for label, pick in (("copied steps, max", max), ("copied steps, mean", np.mean)):
+        mine, theirs = _runs_text(copy.generated, pick), _runs_text(copy.reference, pick)
+        lines.append(f"{label:<20}{mine:>16}{theirs:>16}")
     lines.append(
-        f"{'copy: longest run':<20}{_runs_text(copy.generated):>16}{_runs_text(copy.reference):>16}"
-    )
-    lines.append(
-        f"(steps of pressed pitches equal to a run of one of {copy.corpus_segments} training "
-        "segments; max / mean)"
+        "(copy check: the longest run of steps whose pressed pitches equal a run in one of "
+        f"{copy.corpus_segments} training segments, per piece; a whole piece is "
+        f"{result.piece_steps} steps)"
     )
     lines += [f"note: {note}" for note in result.notes]
     return "\n".join(lines)
 
 
-def _runs_text(runs: list[int]) -> str:
-    return f"{max(runs)} / {np.mean(runs):.1f}" if runs else "-"
+def _runs_text(runs: list[int], pick) -> str:
+    return f"{float(pick(runs)):.1f}" if runs else "-"
 
 
 def evaluation_metrics(result: Evaluation) -> dict[str, float]:

@@ -101,7 +101,16 @@ def test_statistics_and_copy_check_of_generated_pieces_and_the_split(evaluation)
     assert len(evaluation.copy.generated) == 3 and evaluation.copy.corpus_segments == 30
     assert evaluation.targets == 6 * (GRID.segment_steps - 1)
     table = format_table(evaluation)
-    assert "nll_frame" in table and "pitch_class_entropy" in table and "copy" in table
+    assert "nll_frame" in table and "pitch_class_entropy" in table
+    # the copy check says what its numbers are, and what a whole copied piece would read
+    longest = [line.split() for line in table.splitlines() if line.startswith("copied steps")]
+    assert [row[:3] for row in longest] == [
+        ["copied", "steps,", "max"],
+        ["copied", "steps,", "mean"],
+    ]
+    assert float(longest[0][3]) == max(evaluation.copy.generated)
+    assert f"a whole piece is {GRID.segment_steps} steps" in table
+    assert not any("did not parse" in note for note in evaluation.notes)  # all 3 are music
 
 
 def test_piece_statistics_of_a_scale_written_by_hand():
