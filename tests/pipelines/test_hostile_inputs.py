@@ -15,7 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -251,10 +251,8 @@ def test_workers_and_parsers_do_not_outlive_a_killed_driver(tmp_path):
         assert not left, f"outlived the driver: {left}"
     finally:
         for pid in descendants(driver.pid) | {driver.pid}:
-            try:
+            with suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
 
 
 def _cmdline(pid: int) -> str:
