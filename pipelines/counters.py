@@ -20,7 +20,12 @@ GROUPS = "split_groups"  # fingerprints shared by two or more distinct tunes
 GROUPED_TUNES = "split_grouped_tunes"  # the tunes in those groups
 METER_PREFIX = "meter_"  # tunes by their first time signature: meter_6_8
 # counted per parsed piece from `Piece.stats` (what the encoder dropped)
-ENCODE_DROPS = ("drum_notes", "notes_beyond_cap", "steps_truncated", "abc2midi_errors")
+ENCODE_DROPS = ("drum_notes", "notes_beyond_cap", "steps_truncated")
+# abc2midi's complaints about tunes it converted all the same: warnings, not drops (the tune's
+# music is in the dataset). ABC2MIDI_ERRORS is the per-piece stat: the error lines it printed.
+ABC2MIDI_ERRORS = "abc2midi_errors"
+TUNES_WITH_ABC2MIDI_ERRORS = "tunes_kept_with_abc2midi_errors"
+ABC2MIDI_ERROR_LINES = "abc2midi_error_lines"
 
 
 def inc(name: str, value: int = 1) -> None:

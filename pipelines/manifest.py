@@ -58,6 +58,10 @@ def build_manifest(
         "splits": splits,
         "rejected": {k[len(prefix) :]: v for k, v in counters.items() if k.startswith(prefix)},
         "dropped": {name: counters.get(name, 0) for name in DROPPED},
+        "kept_with_warnings": {
+            name: counters.get(name, 0)
+            for name in (names.TUNES_WITH_ABC2MIDI_ERRORS, names.ABC2MIDI_ERROR_LINES)
+        },
         "pitch_histogram": {
             str(p): counters.get(names.pitch_name(p), 0) for p in range(grid.low, grid.high + 1)
         },

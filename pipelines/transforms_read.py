@@ -21,7 +21,13 @@ from mg.pipelines.progress import ProgressFile
 from mg.pipelines.records import FileBytes, Rejected
 from mg.pipelines.tensors import too_short
 from mg.representation import FileResult
-from mg.representation.files import MAX_FILE_BYTES, printable, read_regular_file, too_large
+from mg.representation.files import (
+    MAX_FILE_BYTES,
+    printable,
+    read_at_most,
+    read_regular_file,
+    too_large,
+)
 from mg.representation.grid import Grid
 
 REJECTED = "rejected"
@@ -88,7 +94,7 @@ def read_capped(ref: FileRef, max_bytes: int) -> bytes:
         if size > max_bytes:
             raise CorpusError(ref.source, Reason.TOO_LARGE, too_large(size, max_bytes))
         with FileSystems.open(ref.path, compression_type="uncompressed") as handle:
-            data = handle.read(max_bytes + 1)
+            data = read_at_most(handle, max_bytes + 1, size + 1)
     except (OSError, IndexError, BeamIOError) as exc:
         detail = f"cannot read file: {getattr(exc, 'strerror', None) or exc}"
         raise CorpusError(ref.source, Reason.UNREADABLE, detail) from None
@@ -187,6 +193,9 @@ class _SplitTunesFn(beam.DoFn):
             if too_short(piece.notes, self.grid):
                 counters.inc(counters.PIECES_TOO_SHORT)
                 continue
+            complaints = piece.stats.get(counters.ABC2MIDI_ERRORS, 0)
+            counters.inc(counters.TUNES_WITH_ABC2MIDI_ERRORS, int(complaints > 0))
+            counters.inc(counters.ABC2MIDI_ERROR_LINES, complaints)
             counters.inc(counters.meter_name(piece.meter.first))
             counters.inc(counters.PICKUPS, int(piece.lead > 0))
             counters.inc(counters.METER_CHANGES, int(len(piece.meter.changes) > 1))

@@ -189,6 +189,11 @@ def test_manifest_counts_what_the_shards_hold(clean_run):
     assert sum(manifest["pitch_histogram"].values()) == onsets
     assert manifest["dropped"]["duplicates"] == 1
     assert manifest["dropped"]["pieces_too_short"] == 1  # the songbook's one-note tune
+    # abc2midi's complaints about tunes it converted are warnings about kept tunes, not drops
+    assert "abc2midi_errors" not in manifest["dropped"]
+    warned = manifest["kept_with_warnings"]
+    assert 0 <= warned["tunes_kept_with_abc2midi_errors"] <= manifest["corpus"]["tunes"]
+    assert warned["abc2midi_error_lines"] >= warned["tunes_kept_with_abc2midi_errors"]
     assert manifest["options"]["transpose"] == [-2, 2]
     assert clean_run.report.summary.startswith(f"ingest: {manifest['corpus']['files']} files")
 
