@@ -167,7 +167,7 @@ def _wait_for_line(log: Path, line: str, timeout_s: float = 30) -> None:
     assert line in log.read_text(), log.read_text()
 
 
-def test_ui_serves_the_working_folders_store_and_stops_on_ctrl_c(mg_ui):
+def test_ui_serves_the_working_folders_store_and_stops_on_ctrl_c(mg_ui, store):
     proc, port, log = mg_ui
     runs = _wait_for_runs(proc, f"http://127.0.0.1:{port}", log)
     assert sorted(run["info"]["run_name"] for run in runs) == ["tiny-gru", "tiny-lstm"]
