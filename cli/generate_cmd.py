@@ -112,6 +112,14 @@ def generate(
             min=0, max=127, help="General MIDI instrument: 0 piano, 40 violin, 73 flute, …"
         ),
     ] = 0,
+    window: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Attention models (transformer): frames kept in the cache; any --steps then "
+            "runs in bounded memory (default: the training length).",
+        ),
+    ] = None,
     tracking_uri: Annotated[
         str | None,
         typer.Option(help="MLflow tracking URI (else MLFLOW_TRACKING_URI, else ./mlflow.db)."),
@@ -133,7 +141,8 @@ def generate(
     quiet_mlflow()
     with one_line_errors(), _progress_bar() as progress:
         result = generate_music(
-            model_uri, replace(options, progress=progress, tempo_bpm=tempo, program=program)
+            model_uri,
+            replace(options, progress=progress, tempo_bpm=tempo, program=program, window=window),
         )
     _report(result, out)
 

@@ -38,6 +38,7 @@ class GenerateOptions:
     progress: Callable[[int, int], None] | None = None  # (steps done now, steps in all)
     tempo_bpm: float = 120.0
     program: int = 0  # General MIDI program
+    window: int | None = None  # frames an attention model keeps in its cache (None: trained)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ def generate(uri: str, options: GenerateOptions) -> GenerateResult:
         audio.fluidsynth_path()  # fail before any work when FluidSynth is missing
         audio.default_soundfont()
     loaded, source = open_model(uri, options.tracking_uri)
+    if options.window is not None:
+        _set_window(loaded.model, loaded.family.name, options.window)
     kind, grid = kind_of(loaded.family), with_meter(loaded.grid, options.sampling.meter)
     options.out.mkdir(parents=True, exist_ok=True)
     stem = f"{source.name}-s{options.sampling.seed}"
@@ -80,6 +83,15 @@ def generate(uri: str, options: GenerateOptions) -> GenerateResult:
     return GenerateResult(
         source, loaded.family.name, written, primer_steps, seconds, kind.parsed(written)
     )
+
+
+def _set_window(model: Any, family: str, window: int) -> None:
+    """Bound the attention cache of a model that keeps one (its config has a `window`)."""
+    if not hasattr(model.config, "window"):
+        raise ValueError(f"--window: a {family} model keeps no attention window")
+    if window < 1:
+        raise ValueError(f"--window must be at least 1, got {window}")
+    model.config.window = window
 
 
 def _progress(options: GenerateOptions, primer_steps: int) -> Callable[[int], Any] | None:

@@ -7,10 +7,14 @@ import json
 from pathlib import Path
 
 import mlflow
+import pytest
 from mlflow.tracking import MlflowClient
 
+from mg import zoo
 from mg.generation.generate import GenerateOptions, generate
 from mg.generation.sampling import SamplingOptions
+from mg.models.saving import save_model
+from mg.representation.grid import Grid
 from mg.training.config import TrainRequest
 from mg.training.train import train
 
@@ -41,7 +45,22 @@ def test_tiny_transformer_trains_registers_and_samples_byte_identically(
     first, second = (sorted(f.glob("*.mid")) for f in folders)
     assert len(first) == 2 and [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
 
+    windowed = generate(
+        uri,
+        GenerateOptions(SamplingOptions(steps=40, num=1, seed=5), out=tmp_path / "w", window=8),
+    )
+    assert len(windowed.files) == 1 and windowed.files[0].stat().st_size > 0
+
     local = Path(mlflow.artifacts.download_artifacts(f"runs:/{result.run_id}/model"))
     config = json.loads(next(local.rglob("config.json")).read_text())
     assert config["family"] == "transformer"
     assert not list(local.rglob("*.pkl")) and not list(local.rglob("*.pt"))
+
+
+def test_window_is_refused_for_a_model_without_one(tmp_path):
+    family, grid = zoo.get("three-branch"), Grid()
+    model = family.build(family.make_config("tiny", grid))
+    folder = save_model(tmp_path / "recurrent", "three-branch", model, grid)
+    options = GenerateOptions(SamplingOptions(steps=8), out=tmp_path / "out", window=8)
+    with pytest.raises(ValueError, match="keeps no attention window"):
+        generate(str(folder), options)
