@@ -32,14 +32,30 @@ def read_regular_file(path: str | Path, max_bytes: int = MAX_FILE_BYTES, name: s
     except OSError as exc:
         raise CorpusError(shown, Reason.UNREADABLE, f"cannot read file: {_why(exc)}") from None
     with os.fdopen(fd, "rb") as handle:
-        check_size(os.fstat(fd), max_bytes, shown)
+        info = os.fstat(fd)
+        check_size(info, max_bytes, shown)
         try:
-            data = handle.read(max_bytes + 1)
+            data = read_at_most(handle, max_bytes + 1, info.st_size + 1)
         except OSError as exc:
             raise CorpusError(shown, Reason.UNREADABLE, f"cannot read file: {_why(exc)}") from None
     if len(data) > max_bytes:  # a file that grew after the check
         raise CorpusError(shown, Reason.TOO_LARGE, too_large(len(data), max_bytes))
     return data
+
+
+def read_at_most(handle, limit: int, expected: int) -> bytes:
+    """Up to `limit` bytes, asking first for the `expected` size: `read(limit)` would allocate
+    the whole cap (64 MB) for every file, however small."""
+    chunks, total, want = [], 0, min(expected, limit)
+    while total < limit:
+        asked = min(want, limit - total)
+        chunk = handle.read(asked)
+        chunks.append(chunk)
+        total += len(chunk)
+        if len(chunk) < asked:  # end of file (a regular file reads short only there)
+            break
+        want = 1 << 20  # the file grew after its size was read
+    return b"".join(chunks)
 
 
 def check_size(info: os.stat_result, max_bytes: int, name: str) -> None:
