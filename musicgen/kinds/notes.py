@@ -10,7 +10,6 @@ from mg.generation.sampling import SamplingOptions, generate_notes
 from mg.generation.writing import GeneratedPiece, Outputs, write_notes
 from mg.representation import read_file
 from mg.representation.grid import Grid
-from mg.training.data import note_frames, note_loader, note_sums
 
 
 class NoteKind:
@@ -18,9 +17,25 @@ class NoteKind:
     selection_metric = "valid/nll_frame"
     unit = "steps"
 
-    loader = staticmethod(note_loader)
-    frames = staticmethod(note_frames)
-    sums = staticmethod(note_sums)
+    # The training side (pyarrow, Parquet) loads when used: `mg generate` never needs it.
+    @staticmethod
+    def loader(*args, **kwargs):
+        from mg.training.data import note_loader
+
+        return note_loader(*args, **kwargs)
+
+    @staticmethod
+    def frames(batch) -> int:
+        from mg.training.data import note_frames
+
+        return note_frames(batch)
+
+    @staticmethod
+    def sums(*args, **kwargs):
+        from mg.training.data import note_sums
+
+        return note_sums(*args, **kwargs)
+
     sample = staticmethod(generate_notes)  # pieces [num, frames, α, 3] uint8, in one batch
 
     def piece_options(self, grid: Grid, num: int, seed: int) -> SamplingOptions:

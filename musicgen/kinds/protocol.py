@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
-from mg.data.notes import Dataset
 from mg.generation.sampling import SamplingOptions
 from mg.generation.writing import GeneratedPiece, Outputs
 from mg.representation.grid import Grid
-from mg.training.data import Sums
+
+if TYPE_CHECKING:  # the data side (pyarrow) loads for training, never for `mg generate`
+    from mg.data.notes import Dataset
+
+Sums = dict[str, tuple[float, float]]  # metric -> (numerator, denominator); mg.training.data's
 
 
 class InputKind(Protocol):

@@ -15,7 +15,6 @@ from mg.generation.text_sampling import generate_text
 from mg.generation.writing import GeneratedPiece, Outputs, tune_notes, write_tune
 from mg.representation import read_file
 from mg.representation.grid import Grid
-from mg.training.data import text_frames, text_loader, text_sums
 
 PIECE_CHARACTERS = 2048  # a tune's default length cap; a blank line ends it sooner
 
@@ -25,9 +24,24 @@ class TextKind:
     selection_metric = "valid/loss"
     unit = "characters"
 
-    loader = staticmethod(text_loader)
-    frames = staticmethod(text_frames)
-    sums = staticmethod(text_sums)
+    # The training side (pyarrow, Parquet) loads when used: `mg generate` never needs it.
+    @staticmethod
+    def loader(*args, **kwargs):
+        from mg.training.data import text_loader
+
+        return text_loader(*args, **kwargs)
+
+    @staticmethod
+    def frames(batch) -> int:
+        from mg.training.data import text_frames
+
+        return text_frames(batch)
+
+    @staticmethod
+    def sums(*args, **kwargs):
+        from mg.training.data import text_sums
+
+        return text_sums(*args, **kwargs)
 
     def piece_options(self, grid: Grid, num: int, seed: int) -> SamplingOptions:
         return SamplingOptions(steps=PIECE_CHARACTERS, num=num, seed=seed)
