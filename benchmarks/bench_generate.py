@@ -1,7 +1,8 @@
 """Generation speed: cost linear in --steps, and the gain of sampling --num pieces as one batch.
 
-Ours is `mg.generation.sampling.generate_notes` (one `step` per frame, recurrent state reused, the
-context of each new frame from its last ε+1 frames). The baseline of the first table is the
+Ours is `mg.generation.sampling.generate_notes` (one `step` per frame, recurrent state reused, or
+for the transformer its KV cache of at most 512 frames, the context of each new frame from its
+last ε+1 frames). The baseline of the first table is the
 sampler without state reuse: every step runs the model over the whole prefix again (with the
 prefix's context), which is what a model without `step` would cost — O(n²). Random weights of
 the three-branch `tiny` and `base` presets on the default grid (α = 88), with each output head
@@ -32,10 +33,15 @@ PRESETS = ("tiny", "base")
 REPEATS = 2
 
 
-def build(preset: str, head: str = "nade") -> torch.nn.Module:
+FAMILIES = ("three-branch", "transformer")
+WINDOW = 512  # the transformer's cache: generation past it runs in flat time per step
+
+
+def build(preset: str, head: str = "nade", family_name: str = "three-branch") -> torch.nn.Module:
     torch.manual_seed(0)
-    family = registry.get("three-branch")
-    model = family.build(family.make_config(preset, GRID, head=head)).eval()
+    family = registry.get(family_name)
+    extra = {"window": WINDOW} if family_name == "transformer" else {}
+    model = family.build(family.make_config(preset, GRID, head=head, **extra)).eval()
     model.head.set_pressed_prior(torch.full((GRID.alpha,), -4.0))
     return model
 
@@ -84,16 +90,19 @@ def baseline(model, steps: int) -> float:
         return best_seconds(lambda: without_state(model, steps), repeats=1)
 
 
-def linearity_rows(presets=PRESETS, baseline_rows: bool = True, repeats: int = REPEATS):
+def linearity_rows(
+    presets=PRESETS, baseline_rows: bool = True, repeats: int = REPEATS, families=FAMILIES
+):
     rows = []
-    for preset in presets:
-        for head in HEADS:
-            model = build(preset, head)
-            short, long = ours(model, 512, 1, repeats), ours(model, 2048, 1, repeats)
-            rows.append(
-                f"| three-branch {preset} {head}, ours (state reused) | 512 → 2,048 | "
-                f"{short:.2f} | {long:.2f} | {long / short:.2f} |"
-            )
+    for name in families:
+        for preset in presets:
+            for head in HEADS:
+                model = build(preset, head, name)
+                short, long = ours(model, 512, 1, repeats), ours(model, 2048, 1, repeats)
+                rows.append(
+                    f"| {name} {preset} {head}, ours ({_reuse(name)}) | 512 → 2,048 | "
+                    f"{short:.2f} | {long:.2f} | {long / short:.2f} |"
+                )
     if not baseline_rows:
         return rows
     model = build("tiny", "independent")
@@ -105,21 +114,30 @@ def linearity_rows(presets=PRESETS, baseline_rows: bool = True, repeats: int = R
     return rows
 
 
-def batching_rows(steps: int = 256, presets=PRESETS, repeats: int = REPEATS) -> list[str]:
+def _reuse(family_name: str) -> str:
+    return f"KV cache, window {WINDOW}" if family_name == "transformer" else "state reused"
+
+
+def batching_rows(
+    steps: int = 256, presets=PRESETS, repeats: int = REPEATS, families=FAMILIES
+) -> list[str]:
     rows = []
-    for preset in presets:
-        for head in HEADS:
-            model = build(preset, head)
-            single = 1 / ours(model, steps, 1, repeats)
-            batched = 32 / ours(model, steps, 32, repeats)
-            rows.append(
-                f"| three-branch {preset} {head} | {single:.2f} | {batched:.2f} | "
-                f"{batched / single:.1f}× |"
-            )
+    for name in families:
+        for preset in presets:
+            for head in HEADS:
+                model = build(preset, head, name)
+                single = 1 / ours(model, steps, 1, repeats)
+                batched = 32 / ours(model, steps, 32, repeats)
+                rows.append(
+                    f"| {name} {preset} {head} | {single:.2f} | {batched:.2f} | "
+                    f"{batched / single:.1f}× |"
+                )
     return rows
 
 
-def main(presets=PRESETS, baseline_rows: bool = True, repeats: int = REPEATS) -> str:
+def main(
+    presets=PRESETS, baseline_rows: bool = True, repeats: int = REPEATS, families=FAMILIES
+) -> str:
     """`make bench` measures everything; a busy machine can ask for less (and says so)."""
     lines = [
         "## generate: incremental sampling",
@@ -128,16 +146,17 @@ def main(presets=PRESETS, baseline_rows: bool = True, repeats: int = REPEATS) ->
         "",
         "| model, sampler | steps | seconds (short) | seconds (4× longer) | ratio |",
         "| --- | --- | ---: | ---: | ---: |",
-        *linearity_rows(presets, baseline_rows, repeats),
+        *linearity_rows(presets, baseline_rows, repeats, families),
         "",
         "Pieces per CPU second at 256 steps: `--num 1` against `--num 32` sampled as one batch.",
         "",
         "| model | pieces/s, --num 1 | pieces/s, --num 32 | batching gain |",
         "| --- | ---: | ---: | ---: |",
-        *batching_rows(256, presets, repeats),
+        *batching_rows(256, presets, repeats, families),
         "",
         f"CPU, one torch thread while sampling (see musicgen/generation/sampling.py); best of {repeats} "
-        "run(s), random weights (pressed log-odds −4), grid α = 88.",
+        "run(s), random weights (pressed log-odds −4), grid α = 88; the transformer keeps a cache of "
+        f"{WINDOW} frames.",
     ]
     return save_section("generate", "\n".join(lines))
 
