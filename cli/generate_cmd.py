@@ -117,7 +117,7 @@ def generate(
         typer.Option(
             min=1,
             help="Attention models (transformer): frames kept in the cache; any --steps then "
-            "runs in bounded memory (default: the training length).",
+            "runs in bounded memory (default: the model's own, 256 unless trained otherwise).",
         ),
     ] = None,
     tracking_uri: Annotated[

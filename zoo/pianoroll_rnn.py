@@ -30,7 +30,7 @@ class PianorollConfig:
     layers: int = 2
     dropout: float = 0.3
     alpha: int = 88  # pitches, from the dataset grid
-    gamma: int = 16  # positions per bar, from the dataset grid (unused: the roll has no position)
+    gamma: int = 16  # rows of P_t (Grid.position_width; unused: the roll has no position)
     head: str = DEFAULT_HEAD  # output distribution: nade | independent (mg.models.heads)
     head_units: int = 64  # NADE's hidden units K (unused by independent)
 

@@ -33,7 +33,7 @@ class ThreeBranchConfig:
     layers: int = 2
     dropout: float = 0.2
     alpha: int = 88  # pitches, from the dataset grid
-    gamma: int = 16  # positions per bar, from the dataset grid
+    gamma: int = 16  # rows of P_t (Grid.position_width), from the dataset grid
     pitch_skip: bool = True  # [N_t; C_t] of each pitch straight to its outputs (see above)
     head: str = DEFAULT_HEAD  # output distribution: nade | independent (mg.models.heads)
     head_units: int = 64  # NADE's hidden units K (unused by independent)

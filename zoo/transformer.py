@@ -9,8 +9,8 @@ families do (the same output heads, loss and sampler), with the same per-pitch s
 
 Positions are relative (rotary embeddings on queries and keys), so attention depends on how far
 back a frame is, never on its absolute index: the model generates past its training length.
-Generation keeps each layer's keys and values in a ring buffer of `window` frames (default: the
-training segment length): `step` writes one frame's keys and values and attends to the buffer,
+Generation keeps each layer's keys and values in a ring buffer of `window` frames (default 256, the
+length of a default segment): `step` writes one frame's keys and values and attends to the buffer,
 so any number of steps runs in bounded memory and flat time per step; `forward` over a sequence
 longer than the window masks attention to the same band, so training, scoring and generation
 agree at every length (each layer sees `window` frames back; stacked layers see further, as in
@@ -40,10 +40,10 @@ class TransformerConfig:
     heads: int = 4
     ff_mult: int = 4  # feed-forward width = ff_mult × hidden
     dropout: float = 0.1
-    window: int = 256  # frames kept in the generation cache (default: the training length)
+    window: int = 256  # frames kept in the generation cache (a default segment is 256 steps)
     rope_base: float = 10000.0
     alpha: int = 88  # pitches, from the dataset grid
-    gamma: int = 16  # positions per bar, from the dataset grid
+    gamma: int = 16  # rows of P_t (Grid.position_width), from the dataset grid
     pitch_skip: bool = True  # [N_t; C_t] of each pitch straight to its outputs (as three-branch)
     head: str = DEFAULT_HEAD  # output distribution: nade | independent (mg.models.heads)
     head_units: int = 64  # NADE's hidden units K (unused by independent)

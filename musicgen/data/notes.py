@@ -121,7 +121,8 @@ def open_shard(path: Path, grid: Grid) -> pq.ParquetFile:
     version = metadata.get(b"mg.schema_version")
     if version is not None and version.decode() != str(SCHEMA_VERSION):
         raise DatasetError(
-            f"{path}: shard schema version {version.decode()}, this mg reads {SCHEMA_VERSION}"
+            f"{path}: shard schema version {version.decode()}, this mg reads {SCHEMA_VERSION}; "
+            "re-ingest the corpus with `mg ingest`"
         )
     shard_grid = metadata.get(b"mg.grid")
     if shard_grid is not None and not Grid.from_dict(json.loads(shard_grid)).same_tensors(grid):

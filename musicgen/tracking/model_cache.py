@@ -59,6 +59,8 @@ def sqlite_version(
     """The version an alias or number (or "latest") names, read from a local SQLite store in
     one query; None when the store is not local SQLite or the query cannot answer it (the
     MLflow client then answers, with its own error messages)."""
+    if alias is not None and alias.lower() == "latest":  # MLflow's newest version, not an alias
+        alias, number = None, "latest"
     path = _sqlite_path(store_uri(tracking_uri))
     if path is None or not path.is_file() or os.environ.get("MLFLOW_WORKSPACE"):
         return None

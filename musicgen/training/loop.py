@@ -83,7 +83,7 @@ class Budget:
 
     def paced(self, seconds_per_step: float) -> None:
         """Until a validation pass is timed, guess its length from the training pace: a batch
-        forward costs about a third of a training step; half is assumed, to be safe."""
+        forward costs less than a training step's forward and backward; half a step is assumed, to be safe."""
         if not self.validated:
             self.reserve = 0.5 * seconds_per_step * self.valid_batches
 

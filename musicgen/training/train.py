@@ -164,7 +164,10 @@ def fit(session: Session, progress: Progress, run: tracking.Run | None) -> Train
     `run`); the best weights stay in the session's `work/best` (see `load_best`)."""
     state = session.state
     metrics = dict(state.history[-1]) if state.history else {}
-    session.budget = Budget(session.config.train.time_budget, state.seconds)
+    valid_batches = session.valid.batches if session.valid is not None else 0
+    session.budget = Budget(
+        session.config.train.time_budget, state.seconds, valid_batches=valid_batches
+    )
     announce_run(progress, session)
     while not state.finished:
         epoch = state.epoch + 1

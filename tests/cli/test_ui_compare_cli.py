@@ -85,7 +85,7 @@ def test_ui_refuses_a_port_in_use_and_a_remote_server(store):
         port = busy.getsockname()[1]
         result = CliRunner().invoke(app, ["ui", "--port", str(port)])
     assert result.exit_code == 1 and f"port {port} on 127.0.0.1 is in use" in result.output
-    remote = CliRunner().invoke(app, ["ui", "--tracking-uri", "http://10.0.0.1:5000"])
+    remote = CliRunner().invoke(app, ["ui", "--tracking-uri", "http://127.0.0.1:1"])
     assert remote.exit_code == 1 and "is a tracking server already" in remote.output
 
 

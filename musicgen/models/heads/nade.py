@@ -79,7 +79,7 @@ class NadeFrame:
 
     def conditionals(self, frame: torch.Tensor) -> NoteOutput:
         """Every a_d in one matrix product: the cumulative sum over lower pitches is the frame
-        times a strictly triangular copy of W (a third less CPU than mul + cumsum)."""
+        times a strictly triangular copy of W (cheaper on the CPU than mul + cumsum)."""
         weight = self.head.input_weight
         pressed = frame[..., 0].to(weight.dtype)
         alpha, units = weight.shape
