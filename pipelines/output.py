@@ -9,7 +9,6 @@ looks complete), and the next run clears the leftovers. Works through Beam's Fil
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from mg.data.schema import MANIFEST, SPLITS, arrow_schema
+from mg.locks import pid_lock
 from mg.pipelines.options import IngestError
 from mg.representation.grid import Grid
 
@@ -57,21 +57,12 @@ def out_lock(out: str) -> Iterator[None]:
         yield
         return
     os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, LOCK), "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            owner = handle.read().strip() or "?"
-            raise IngestError(
-                f"{out}: another mg ingest (pid {owner}) is writing this folder; "
-                "wait for it to finish or choose another --out"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        yield  # the lock goes with the file handle
+    busy = lambda owner: IngestError(  # noqa: E731
+        f"{out}: another mg ingest (pid {owner}) is writing this folder; "
+        "wait for it to finish or choose another --out"
+    )
+    with pid_lock(os.path.join(out, LOCK), busy):
+        yield
 
 
 def prepare_out(out: str, listing_hash: str, overwrite: bool) -> None:

@@ -12,9 +12,7 @@ a `--data` whose manifest differs from the recorded one is refused.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +22,7 @@ from mlflow.exceptions import MlflowException
 
 from mg.data.schema import MANIFEST
 from mg.errors import DatasetError, MgError
+from mg.locks import pid_lock
 
 PATH_TAG = "mg.dataset_path"
 SHA_TAG = "mg.dataset_manifest_sha256"
@@ -42,20 +41,11 @@ def run_lock(run_id: str) -> Iterator[None]:
     """Hold the run's lock for the block; RunBusyError when another live process holds it."""
     folder = lock_folder()
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f"{run_id}.lock", "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            owner = handle.read().strip() or "?"
-            raise RunBusyError(
-                f"--resume {run_id}: the run is still training (pid {owner}); "
-                "wait for it to end or stop it, then resume"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
+    busy = lambda owner: RunBusyError(  # noqa: E731
+        f"--resume {run_id}: the run is still training (pid {owner}); "
+        "wait for it to end or stop it, then resume"
+    )
+    with pid_lock(folder / f"{run_id}.lock", busy):
         yield
 
 
