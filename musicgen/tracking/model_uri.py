@@ -191,7 +191,8 @@ def _fetch(artifact_uri: str, tracking_uri: str | None, scratch: Path) -> Path:
 def _client(tracking_uri: str | None):
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    uri = model_cache.store_uri(tracking_uri)  # never MLflow's process-wide state
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def _slug(text: str) -> str:
