@@ -29,6 +29,16 @@ class Reason(StrEnum):
     DUPLICATE = "duplicate"
 
 
+def first_line(error: object, empty: str = "") -> str:
+    """The first non-blank line of an error (or of a message): what a one-line report quotes of
+    a longer text such as MLflow's or Arrow's. An empty message gives `empty`, else the error's
+    type name."""
+    for line in str(error).splitlines():
+        if line.strip():
+            return line.strip()
+    return empty or type(error).__name__
+
+
 class MgError(Exception):
     """Base of every error `mg` reports as one line."""
 

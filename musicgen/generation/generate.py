@@ -17,10 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mg.errors import first_line
 from mg.generation import audio
 from mg.generation.sampling import SamplingOptions, with_meter
-from mg.generation.writing import GeneratedPiece, Outputs
-from mg.kinds import kind_of
+from mg.generation.writing import DEFAULT_TEMPO, GeneratedPiece, Outputs
+from mg.kinds import InputKind, kind_of
+from mg.models.saving import LoadedModel
+from mg.representation.grid import Grid
 from mg.tracking.model_uri import ModelSource, open_model
 
 
@@ -36,7 +39,7 @@ class GenerateOptions:
     wav: bool = False
     tracking_uri: str | None = None
     progress: Callable[[int, int], None] | None = None  # (steps done now, steps in all)
-    tempo_bpm: float = 120.0
+    tempo_bpm: float = DEFAULT_TEMPO
     program: int = 0  # General MIDI program
     window: int | None = None  # frames an attention model keeps in its cache (None: trained)
 
@@ -63,26 +66,64 @@ def generate(uri: str, options: GenerateOptions) -> GenerateResult:
     loaded, source = open_model(uri, options.tracking_uri)
     if options.window is not None:
         _set_window(loaded.model, loaded.family.name, options.window)
-    kind, grid = kind_of(loaded.family), with_meter(loaded.grid, options.sampling.meter)
+    sampled = sample_pieces(
+        loaded, options.sampling, options.primer, options.keep_primer, options.progress
+    )
     options.out.mkdir(parents=True, exist_ok=True)
     stem = f"{source.name}-s{options.sampling.seed}"
-    primer = kind.read_primer(options.primer, grid) if options.primer else None
-    primer_steps = 0 if primer is None else len(primer)
-    started = time.perf_counter()
-    pieces = kind.sample(
-        loaded.model, grid, options.sampling, primer, _progress(options, primer_steps)
-    )
-    seconds = time.perf_counter() - started
-    if primer is not None and not options.keep_primer:
-        pieces = kind.strip_primer(pieces, primer)
     outputs = Outputs(options.png, options.wav, options.tempo_bpm, options.program)
+    kind = sampled.kind
     written = [
-        kind.write(piece, grid, options.out / f"{stem}-{i}", outputs)
-        for i, piece in enumerate(pieces)
+        kind.write(piece, sampled.grid, options.out / f"{stem}-{i}", outputs)
+        for i, piece in enumerate(sampled.pieces)
     ]
     return GenerateResult(
-        source, loaded.family.name, written, primer_steps, seconds, kind.parsed(written)
+        source,
+        loaded.family.name,
+        written,
+        sampled.primer_steps,
+        sampled.seconds,
+        kind.parsed(written),
     )
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """Pieces as the model's input kind gives them (note matrices, ABC text), before any file."""
+
+    kind: InputKind
+    grid: Grid  # the model's, with the pieces' meter
+    pieces: Any
+    primer_steps: int  # frames of the primer that the model read (0 without one)
+    seconds: float  # sampling time alone
+
+
+def sample_pieces(
+    loaded: LoadedModel,
+    sampling: SamplingOptions,
+    primer: Path | None = None,
+    keep_primer: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> Sampled:
+    """The one sampling flow of `mg generate` and the served model (mg.tracking.answer): the
+    meter onto the grid, the primer read on it, one batch sampled, the primer stripped when not
+    kept. ValueError for options the sampler refuses, naming the option as its CLI flag
+    (`--meter: ...`); the kind's errors (CorpusError, MgError) for a primer it cannot read."""
+    kind = kind_of(loaded.family)
+    try:
+        grid = with_meter(loaded.grid, sampling.meter)
+    except ValueError as exc:
+        raise ValueError(f"--meter: {first_line(exc)}") from None
+    start = kind.read_primer(primer, grid) if primer else None
+    primer_steps = 0 if start is None else len(start)
+    started = time.perf_counter()
+    pieces = kind.sample(
+        loaded.model, grid, sampling, start, _progress(progress, sampling, primer_steps)
+    )
+    seconds = time.perf_counter() - started
+    if start is not None and not keep_primer:
+        pieces = kind.strip_primer(pieces, start)
+    return Sampled(kind, grid, pieces, primer_steps, seconds)
 
 
 def _set_window(model: Any, family: str, window: int) -> None:
@@ -94,10 +135,11 @@ def _set_window(model: Any, family: str, window: int) -> None:
     model.config.window = window
 
 
-def _progress(options: GenerateOptions, primer_steps: int) -> Callable[[int], Any] | None:
+def _progress(
+    report: Callable[[int, int], None] | None, sampling: SamplingOptions, primer_steps: int
+) -> Callable[[int], Any] | None:
     """The sampler's per-step callback, told the total: the primer's steps and the new ones."""
-    if options.progress is None:
+    if report is None:
         return None
-    report = options.progress
-    total = options.sampling.steps - 1 + primer_steps
+    total = sampling.steps - 1 + primer_steps
     return lambda done: report(done, total)

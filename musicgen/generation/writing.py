@@ -15,6 +15,7 @@ from mg.representation import notes_to_midi_bytes, read_bytes
 from mg.representation.grid import Grid
 
 END_MARKER = "end"
+DEFAULT_TEMPO = 120.0  # beats per minute of the MIDI (and its audio) unless asked otherwise
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class Outputs:
 
     png: bool = False
     wav: bool = False
-    tempo_bpm: float = 120.0  # written into the MIDI (and so the audio's speed)
+    tempo_bpm: float = DEFAULT_TEMPO  # written into the MIDI (and so the audio's speed)
     program: int = 0  # General MIDI program the MIDI track plays (0: acoustic grand piano)
 
 
@@ -44,7 +45,9 @@ class GeneratedPiece:
         return [path for kind in kinds if (path := getattr(self, kind)) is not None]
 
 
-def midi_bytes(notes: np.ndarray, grid: Grid, tempo_bpm: float = 120.0, program: int = 0) -> bytes:
+def midi_bytes(
+    notes: np.ndarray, grid: Grid, tempo_bpm: float = DEFAULT_TEMPO, program: int = 0
+) -> bytes:
     """MIDI of a note matrix, with an `end` marker at its last step so that the file (and its
     audio) lasts exactly `len(notes)` steps even when the piece ends in silence."""
     import symusic

@@ -11,13 +11,15 @@ from __future__ import annotations
 import base64
 import logging
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from mg.errors import CorpusError, MgError
-from mg.generation.sampling import with_meter
-from mg.generation.writing import midi_bytes
+from mg.errors import CorpusError, MgError, first_line
+from mg.generation.generate import sample_pieces
+from mg.generation.writing import DEFAULT_TEMPO, midi_bytes
 from mg.kinds import kind_of
 from mg.models.saving import LoadedModel
 from mg.representation.grid import Grid
@@ -34,7 +36,6 @@ from mg.tracking.endpoint import (
 
 logger = logging.getLogger(__name__)
 ROUND_SECONDS = 6  # decimals: microseconds
-DEFAULT_TEMPO = 120.0  # beats per minute, as `mg generate`
 
 
 def answer(loaded: LoadedModel, model_input: Any) -> list[dict[str, Any]]:
@@ -50,35 +51,35 @@ def answer(loaded: LoadedModel, model_input: Any) -> list[dict[str, Any]]:
         raise
     except Exception as exc:  # the model's fault: logged in full, answered in one line
         logger.exception("generation failed")
-        raise ServerFault(f"generation failed: {type(exc).__name__}: {_first_line(exc)}") from exc
+        raise ServerFault(f"generation failed: {type(exc).__name__}: {first_line(exc)}") from exc
 
 
 def answer_one(loaded: LoadedModel, request: GenerateRequest, index: int) -> list[PieceRecord]:
-    """The `num` pieces of one request, sampled as one batch."""
+    """The `num` pieces of one request, sampled as one batch by `mg generate`'s own flow."""
     kind = kind_of(loaded.family)
     options = request.sampling(kind.piece_options(loaded.grid, num=1, seed=0))
-    try:
-        grid = with_meter(loaded.grid, options.meter)  # as `mg generate`: sampler and MIDI
-    except ValueError as exc:
-        raise BadRequest(f"meter: {_first_line(exc)}") from None
-    primer = read_primer(kind, request.primer, grid) if request.primer else None
-    try:
-        pieces = kind.sample(loaded.model, grid, options, primer)
-    except ValueError as exc:  # options the sampler refuses (a key it does not know, ...)
-        raise BadRequest(_first_line(exc).removeprefix("--")) from None  # no CLI flag here
     keep = request.keep_primer is not False
-    if primer is not None and not keep:
-        pieces = kind.strip_primer(pieces, primer)
+    with primer_file(request.primer) as (form, primer):
+        try:
+            sampled = sample_pieces(loaded, options, primer, keep)
+        except CorpusError as exc:  # only the primer is read from a file
+            raise BadRequest(f"primer ({form}): {first_line(exc.detail)}") from None
+        except MgError as exc:
+            if primer is None:
+                raise
+            raise BadRequest(f"primer ({form}): {first_line(exc)}") from None
+        except ValueError as exc:  # options the sampler refuses (a meter, a key it does not know)
+            raise BadRequest(first_line(exc).removeprefix("--")) from None  # no CLI flag here
     used = UsedOptions(
         **asdict(options),
         tempo=request.tempo or DEFAULT_TEMPO,
         program=request.program or 0,
         keep_primer=keep,
-        primer_length=_length(primer),
+        primer_length=sampled.primer_steps,
     )
     return [
-        piece_record(kind.to_notes(piece, grid), grid, used, index, i, _abc(piece))
-        for i, piece in enumerate(pieces)
+        piece_record(kind.to_notes(piece, sampled.grid), sampled.grid, used, index, i, _abc(piece))
+        for i, piece in enumerate(sampled.pieces)
     ]
 
 
@@ -87,18 +88,18 @@ def _abc(piece: Any) -> str | None:
     return piece if isinstance(piece, str) else None
 
 
-def read_primer(kind, primer: str, grid: Grid) -> Any:
-    """The request's primer as the kind reads a primer file (`mg generate --primer`)."""
+@contextmanager
+def primer_file(primer: str | None) -> Iterator[tuple[str, Path | None]]:
+    """The request's primer as a file, read as `mg generate --primer` reads one: its form
+    ("abc" or "midi") and its path, for as long as the request is answered."""
+    if not primer:
+        yield "none", None
+        return
     form, data = decode_primer(primer)
     with tempfile.TemporaryDirectory(prefix="mg-primer-") as folder:
         path = Path(folder) / ("primer.abc" if form == "abc" else "primer.mid")
         path.write_bytes(data)
-        try:
-            return kind.read_primer(path, grid)
-        except CorpusError as exc:
-            raise BadRequest(f"primer ({form}): {_first_line(exc.detail)}") from None
-        except MgError as exc:
-            raise BadRequest(f"primer ({form}): {_first_line(exc)}") from None
+        yield form, path
 
 
 def piece_record(
@@ -130,7 +131,7 @@ def note_records(midi: bytes, grid: Grid) -> tuple[list[NoteRecord], float]:
     score = symusic.Score.from_midi(midi)
     timed = score.to("second")
     ticks_per_step = score.ticks_per_quarter // grid.steps_per_beat
-    qpm = score.tempos[0].qpm if len(score.tempos) else 120.0
+    qpm = score.tempos[0].qpm if len(score.tempos) else 120.0  # MIDI's own default
     records = [
         NoteRecord(
             pitch=note.pitch,
@@ -146,12 +147,3 @@ def note_records(midi: bytes, grid: Grid) -> tuple[list[NoteRecord], float]:
     ]
     records.sort(key=lambda r: (r.start_step, r.pitch, r.track))
     return records, 60.0 / qpm / grid.steps_per_beat
-
-
-def _length(primer: Any) -> int:
-    return 0 if primer is None else len(primer)
-
-
-def _first_line(error: Any) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from mg.errors import ModelLoadError
+from mg.errors import ModelLoadError, first_line
 from mg.models.saving import CONFIG_FILE, LoadedModel, load_model
 from mg.tracking import model_cache
 
@@ -111,7 +111,7 @@ def _download(uri: str, tracking_uri: str | None, scratch: Path) -> tuple[Path, 
         errors = sys.modules.get("mlflow.exceptions")
         if errors is None or not isinstance(exc, errors.MlflowException):
             raise
-        raise ModelLoadError(f"{uri}: {_first_line(exc.message)}") from None
+        raise ModelLoadError(f"{uri}: {first_line(exc.message, 'MLflow error')}") from None
 
 
 def _download_registered(
@@ -198,7 +198,3 @@ def _client(tracking_uri: str | None):
 def _slug(text: str) -> str:
     """A name safe in a file name: letters, digits, '.', '_' and '-'."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "model"
-
-
-def _first_line(message: str) -> str:
-    return str(message).strip().splitlines()[0] if str(message).strip() else "MLflow error"

@@ -34,7 +34,7 @@ from mlflow.tracking.context.registry import resolve_tags
 
 from mg.data.notes import Dataset
 from mg.data.schema import MANIFEST
-from mg.errors import MgError
+from mg.errors import MgError, first_line
 from mg.training.config import RunConfig
 
 CONFIG_ARTIFACT = "config/train_config.json"
@@ -91,11 +91,6 @@ def _check_http(uri: str) -> None:
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise TrackingError(f"cannot reach the MLflow tracking server at {uri}: {reason}") from None
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 from mlflow.exceptions import MlflowException
 
 from mg.data.notes import Dataset
-from mg.errors import DatasetError
+from mg.errors import DatasetError, first_line
 from mg.kinds import kind_of
 from mg.models import registry
 from mg.models.saving import load_model, save_model
@@ -70,7 +70,7 @@ def train(
         with ExitStack() as locks:  # the run's lock (resume_guard), held while it trains
             return _train(request, placement, progress or Quiet(), locks)
     except MlflowException as exc:
-        raise tracking.TrackingError(f"MLflow: {tracking.first_line(exc)}") from None
+        raise tracking.TrackingError(f"MLflow: {first_line(exc)}") from None
     finally:
         distributed.stop()
 
