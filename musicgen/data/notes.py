@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from mg.data.schema import (
     read_manifest,
     table_arrays,
 )
-from mg.errors import DatasetError
+from mg.errors import DatasetError, first_line
 from mg.models.protocol import NoteBatch, model_notes
 from mg.representation.context import kernel_spec
 from mg.representation.grid import Grid
@@ -111,12 +111,43 @@ def _shard_units(path: Path, grid: Grid) -> list[Unit]:
     return [(path, group) for group in range(shard.num_row_groups)]
 
 
+def parquet_file(path: Path) -> pq.ParquetFile:
+    """A shard opened for reading with every page's checksum verified (ingest writes them): the
+    one way `mg` opens a shard, so a damaged one is always the DatasetError naming it."""
+    try:
+        return pq.ParquetFile(path, page_checksum_verification=True)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise DatasetError(f"{path}: not a readable Parquet shard ({first_line(exc)})") from None
+
+
+def read_row_group(shard: pq.ParquetFile, path: Path, group: int, columns: Sequence[str]):
+    """`columns` of one row group of a shard opened by `parquet_file` (a pyarrow Table); a page
+    that fails its checksum or does not decode is a DatasetError naming the shard."""
+    try:
+        return shard.read_row_group(group, columns=list(columns))
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise DatasetError(
+            f"{path}: row group {group} cannot be read ({first_line(exc)}); the shard is "
+            "damaged: ingest the corpus again"
+        ) from None
+
+
+def row_groups(path: Path, columns: Sequence[str]) -> Iterator:
+    """`columns` of every row group of a shard in order, one pyarrow Table at a time."""
+    shard = parquet_file(path)
+    for group in range(shard.num_row_groups):
+        yield read_row_group(shard, path, group, columns)
+
+
+def shard_rows(path: Path, group: int | None = None) -> int:
+    """Rows of a shard (or of one of its row groups), from its footer."""
+    metadata = parquet_file(path).metadata
+    return (metadata if group is None else metadata.row_group(group)).num_rows
+
+
 def open_shard(path: Path, grid: Grid) -> pq.ParquetFile:
     """A shard, checked readable and of our schema version and of `grid` (DatasetError if not)."""
-    try:
-        shard = pq.ParquetFile(path)
-    except (OSError, pa.ArrowException) as exc:
-        raise DatasetError(f"{path}: not a readable Parquet shard ({exc})") from None
+    shard = parquet_file(path)
     metadata = shard.schema_arrow.metadata or {}
     version = metadata.get(b"mg.schema_version")
     if version is not None and version.decode() != str(SCHEMA_VERSION):
@@ -195,16 +226,7 @@ class SegmentStream(IterableDataset):
 
 
 def _read_unit(path: Path, group: int) -> Iterator[dict[str, torch.Tensor]]:
-    try:
-        shard = pq.ParquetFile(path, page_checksum_verification=True)
-        table = shard.read_row_group(group, columns=list(TENSOR_COLUMNS))
-        arrays = table_arrays(table)
-    except (OSError, ValueError, pa.ArrowException) as exc:  # a damaged shard names itself
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise DatasetError(
-            f"{path}: row group {group} cannot be read ({reason}); the shard is damaged: "
-            "ingest the corpus again"
-        ) from None
+    arrays = table_arrays(read_row_group(parquet_file(path), path, group, TENSOR_COLUMNS))
     notes = model_notes(arrays["notes"])
     context = arrays["context"].astype(np.float32)
     position = arrays["position"].astype(np.int64)

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import torch
 from torch.utils.data import IterableDataset
 
-from mg.data.notes import Dataset, distributed_slot, shuffled, worker_slot
+from mg.data.notes import Dataset, distributed_slot, row_groups, shuffled, worker_slot
 from mg.errors import DatasetError
 from mg.models.protocol import TextBatch
 
@@ -69,9 +68,7 @@ def tune_texts(
     """(piece_id, abc) of each distinct ABC tune of the split whose piece hashes to `slot`."""
     seen: set[str] = set()
     for path in dataset.shards(split):
-        shard = pq.ParquetFile(path)
-        for group in range(shard.num_row_groups):
-            table = shard.read_row_group(group, columns=list(TEXT_COLUMNS))
+        for table in row_groups(path, TEXT_COLUMNS):
             keep = pc.and_(pc.equal(table["transpose"], 0), pc.is_valid(table["abc"]))
             rows = table.filter(keep)
             for piece_id, text in zip(

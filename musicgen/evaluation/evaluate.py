@@ -18,10 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 
-from mg.data.notes import Dataset
+from mg.data.notes import Dataset, row_groups, shard_rows
 from mg.data.schema import table_arrays
 from mg.errors import DatasetError
 from mg.evaluation.music_stats import STATS, longest_common_runs, mean_stats, pack_pressed
@@ -163,7 +162,7 @@ def training_frames(dataset: Dataset, limit: int) -> tuple[np.ndarray, int]:
         if count < limit:
             chunks.append(pack_pressed(notes[: limit - count]))
             count += len(chunks[-1])
-    total = sum(pq.ParquetFile(p).metadata.num_rows for p in dataset.shards("train"))
+    total = sum(shard_rows(p) for p in dataset.shards("train"))
     width = -(-dataset.grid.alpha // 8)
     empty = np.zeros((0, dataset.grid.segment_steps, width), np.uint8)
     return (np.concatenate(chunks) if chunks else empty), total
@@ -171,9 +170,8 @@ def training_frames(dataset: Dataset, limit: int) -> tuple[np.ndarray, int]:
 
 def _note_groups(dataset: Dataset, split: str):
     for path in dataset.shards(split):
-        shard = pq.ParquetFile(path)
-        for group in range(shard.num_row_groups):
-            yield table_arrays(shard.read_row_group(group, columns=["notes"]), ("notes",))["notes"]
+        for table in row_groups(path, ["notes"]):
+            yield table_arrays(table, ("notes",))["notes"]
 
 
 def _caps(
@@ -185,7 +183,7 @@ def _caps(
             f"{options.num - generated} of {options.num} generated tunes did not parse as ABC: "
             f"the statistics and the copy check are of the {generated} that did"
         )
-    available = sum(pq.ParquetFile(p).metadata.num_rows for p in dataset.shards(options.split))
+    available = sum(shard_rows(p) for p in dataset.shards(options.split))
     if reference < available:
         notes.append(f"statistics of the first {reference} of {available} {options.split} segments")
     if corpus_total > options.max_corpus:
@@ -200,6 +198,12 @@ UNITS = {
     "nll_articulation": "nats per frame",
     "velocity_mae": "MIDI velocity units",
     "nll_char": "nats per character",
+    # latent segment families (mg.kinds.segments): nll_frame and nll_articulation are given z
+    "elbo": "nats per frame, -ELBO: a bound, NLL <= this",
+    "kl": "nats per segment",
+    "active_units": "latent units (Var of the mean > 0.01)",
+    "recon_exact": "share of frames decoded exactly (greedy)",
+    "note_f1": "note-level F1 of the greedy decode",
 }
 
 

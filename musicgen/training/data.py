@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 import torch
 from torch.utils.data import DataLoader
 
-from mg.data.notes import Dataset, SegmentStream, open_shard, to_batch
+from mg.data.notes import Dataset, SegmentStream, open_shard, shard_rows, to_batch
 from mg.errors import DatasetError
 from mg.models.heads import FrameDistribution
 from mg.models.protocol import VELOCITY_MAX, NoteBatch
@@ -75,7 +74,7 @@ def note_loader(
 
 
 def _unit_rows(units) -> int:
-    return sum(pq.ParquetFile(path).metadata.row_group(group).num_rows for path, group in units)
+    return sum(shard_rows(path, group) for path, group in units)
 
 
 def note_frames(batch: NoteBatch) -> int:

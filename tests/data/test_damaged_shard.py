@@ -1,6 +1,8 @@
 """A shard damaged on disk (issue 18): a flipped bit in a tensor page fails that page's CRC
 (ingest writes page checksums) and is one DatasetError naming the shard, through the streaming
-dataset and through `mg train`, instead of a traceback that names no file."""
+dataset and through `mg train`, instead of a traceback that names no file. Every reader of
+shards (the note stream, the text dataset, `mg evaluate`'s reference and copy check) opens them
+through mg.data.notes.parquet_file, so each says the same."""
 
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ import pytest
 
 from mg.data.corpus import music21_corpus_dir
 from mg.data.notes import Dataset, SegmentStream
+from mg.data.text import tune_texts
 from mg.errors import DatasetError
+from mg.evaluation.evaluate import split_segments, training_frames
 from mg.pipelines.ingest import ingest
 from mg.pipelines.options import IngestConfig
 from mg.representation.grid import Grid
@@ -57,6 +61,22 @@ def test_a_flipped_bit_is_one_error_naming_the_shard(dataset, tmp_path, column, 
     copy = damaged(dataset, tmp_path, column, where)
     with pytest.raises(DatasetError) as caught:
         list(SegmentStream(Dataset.open(copy), "train"))
+    message = str(caught.value)
+    assert str(copy / SHARD) in message and "damaged" in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("column", "read"),
+    [
+        ("abc", lambda dataset: list(tune_texts(dataset, "train"))),  # char-rnn's data
+        ("notes", lambda dataset: training_frames(dataset, 1000)),  # evaluate's copy check
+        ("notes", lambda dataset: split_segments(dataset, "train", 1000)),  # its statistics
+    ],
+)
+def test_every_reader_of_shards_names_the_damaged_one(dataset, tmp_path, column, read):
+    copy = damaged(dataset, tmp_path, column, 0.5)
+    with pytest.raises(DatasetError) as caught:
+        read(Dataset.open(copy))
     message = str(caught.value)
     assert str(copy / SHARD) in message and "damaged" in message and "\n" not in message
 
