@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mg.data.text import Vocabulary
+from mg.data.vocabulary import Vocabulary
 from mg.models.layers import make_rnn, zero_state
 from mg.models.protocol import TextBatch
 

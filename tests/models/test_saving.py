@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mg import zoo
-from mg.data.text import ASCII_VOCABULARY, Vocabulary
+from mg.data.vocabulary import ASCII_VOCABULARY, Vocabulary
 from mg.errors import ModelLoadError
 from mg.models.protocol import NoteBatch, TextBatch
 from mg.models.saving import CONFIG_FILE, WEIGHTS_FILE, load_model, save_model

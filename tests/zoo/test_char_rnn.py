@@ -11,14 +11,8 @@ from torch.utils.data import DataLoader
 
 from mg import zoo
 from mg.data.notes import Dataset
-from mg.data.text import (
-    TUNE_SEPARATOR,
-    TextStream,
-    Vocabulary,
-    normalise,
-    text_stats,
-    tune_texts,
-)
+from mg.data.text import TUNE_SEPARATOR, TextStream, text_stats, tune_texts
+from mg.data.vocabulary import Vocabulary, normalise
 from mg.errors import DatasetError
 from mg.generation.sampling import SamplingOptions
 from mg.generation.text_sampling import DEFAULT_PRIMER, generate_text
