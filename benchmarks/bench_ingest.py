@@ -85,7 +85,9 @@ def pipeline(folder: str, out: str, workers: int) -> dict:
     return {"files": manifest["corpus"]["files"], "segments": segments}
 
 
-def measure(name: str, mode: str, folder: str, workers: int = 1) -> Measured:
+def measure(
+    name: str, mode: str, folder: str, workers: int = 1, env: dict | None = None
+) -> Measured:
     """Run one case in a fresh process; sample the RSS of its process tree until it ends."""
     out = tempfile.mkdtemp(prefix="mg-bench-ingest-")
     args = [
@@ -98,7 +100,7 @@ def measure(name: str, mode: str, folder: str, workers: int = 1) -> Measured:
         str(workers),
     ]
     started = time.monotonic()
-    child = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env)
     peak, loads = 0, []
     while True:
         pid, status, usage = os.wait4(child.pid, os.WNOHANG)  # usage covers the whole tree
@@ -207,5 +209,12 @@ def _table(runs, loop, one, two, small, large) -> str:
 
 if __name__ == "__main__":
     mode, folder, out, workers = sys.argv[1:5]
-    result = plain_loop(folder, out) if mode == "loop" else pipeline(folder, out, int(workers))
+    if mode.startswith("speed:"):  # bench_ingest_speed: one worker, the given transposition
+        from benchmarks.bench_ingest_speed import speed_run
+
+        result = speed_run(folder, out, mode.removeprefix("speed:"))
+    elif mode == "loop":
+        result = plain_loop(folder, out)
+    else:
+        result = pipeline(folder, out, int(workers))
     print(json.dumps(result))

@@ -11,7 +11,6 @@ this one function and agree to the last bit.
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from mg.representation.grid import Grid
 
@@ -49,20 +48,60 @@ def context_of_windows(windows: np.ndarray) -> np.ndarray:
     This is the shared function: generation calls it on its last ε+1 frames.
     """
     steps_per_beat = windows.shape[-3] - 1
-    kernel = context_kernel(steps_per_beat)
-    values = windows.astype(np.float32)
-    padded = np.pad(values, [(0, 0)] * (values.ndim - 2) + [(1, 1), (0, 0)])
-    alpha = values.shape[-2]
-    total = np.zeros(values.shape[:-3] + values.shape[-2:], dtype=np.float32)
-    for offset in range(3):  # pitch p sees p-1, p, p+1
-        total += np.einsum(
-            "...kpc,ck->...pc", padded[..., offset : offset + alpha, :], kernel[offset]
-        )
-    return (total / context_normaliser(steps_per_beat)).astype(CONTEXT_DTYPE)
+    pitched = _pitch_sums(windows, steps_per_beat)
+    total = pitched[..., 0, :, :].copy()
+    for k in range(1, steps_per_beat + 1):  # time weight k+1, oldest→newest
+        total += (k + 1) * pitched[..., k, :, :]
+    return _normalised(total, steps_per_beat)
 
 
 def context_matrix(notes: np.ndarray, steps_per_beat: int) -> np.ndarray:
-    """notes [steps, α, 3] -> context [steps, α, 3]; steps before the start count as silence."""
-    history = np.concatenate([np.zeros((steps_per_beat,) + notes.shape[1:], notes.dtype), notes])
-    windows = sliding_window_view(history, steps_per_beat + 1, axis=0)  # [steps, α, 3, ε+1]
-    return context_of_windows(np.moveaxis(windows, -1, -3))
+    """notes [steps, α, 3] -> context [steps, α, 3]; steps before the start count as silence.
+
+    The same sums as `context_of_windows` at every step, computed over the whole piece at
+    once: the kernel is separable (pitch 1-2-1, then time 1..ε+1), so it is a pitch sum and
+    ε+1 shifted adds of integers, instead of a float window copy per step.
+    """
+    pitched = _pitch_sums(notes, steps_per_beat)
+    total = (steps_per_beat + 1) * pitched  # the newest step
+    steps = len(notes)
+    for lag in range(1, min(steps_per_beat + 1, steps)):  # step t-lag weighs ε+1-lag
+        total[lag:] += (steps_per_beat + 1 - lag) * pitched[: steps - lag]
+    return _normalised(total, steps_per_beat)
+
+
+def _pitch_sums(values: np.ndarray, steps_per_beat: int) -> np.ndarray:
+    """[..., α, 3] -> p-1 + 2·p + p+1 along α (0 beyond the edges), exactly.
+
+    Integer inputs (uint8 notes) sum as integers: int16 while the largest possible kernel
+    sum fits, else int32. Other inputs sum as float32, whose sums of integers below 2**24 are
+    exact in any order, so integer-valued frames give the same context either way.
+    """
+    if np.issubdtype(values.dtype, np.integer) or values.dtype == bool:
+        top = 255 * int(context_normaliser(steps_per_beat)[0])  # uint8 at every weight
+        dtype = np.int16 if top <= np.iinfo(np.int16).max else np.int32
+    else:
+        dtype = np.float32
+    cast = values.astype(dtype)
+    out = cast + cast
+    out[..., 1:, :] += cast[..., :-1, :]
+    out[..., :-1, :] += cast[..., 1:, :]
+    return out
+
+
+def _normalised(total: np.ndarray, steps_per_beat: int) -> np.ndarray:
+    """Exact kernel sums -> float16 context: each sum as float32 over its column's normaliser.
+
+    Integer sums go through a table of those quotients (float16 conversion is slow in numpy).
+    """
+    normaliser = context_normaliser(steps_per_beat)
+    if total.dtype.kind == "f":
+        return (total / normaliser).astype(CONTEXT_DTYPE)
+    if total.size and int(total.min()) < 0:
+        raise ValueError("notes must not be negative")
+    top = int(total.max()) + 1 if total.size else 1
+    table = (np.arange(top, dtype=np.float32)[:, None] / normaliser).astype(CONTEXT_DTYPE)
+    out = np.empty(total.shape, dtype=CONTEXT_DTYPE)
+    for column in range(3):
+        np.take(table[:, column], total[..., column], out=out[..., column])
+    return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -55,12 +56,12 @@ class Piece:
         """The bars a musician counts (the pickup's partial bar excluded)."""
         return counted_bars(self.meter, len(self.notes), steps_per_quarter, self.lead)
 
-    @property
+    @cached_property  # computed once per piece, not once per row (frozen: __dict__ is set)
     def group(self) -> str:
         """The musical fingerprint: the same tune in another key, tempo or file shares it."""
         return fingerprint(self.notes)
 
-    @property
+    @cached_property
     def piece_id(self) -> str:
         """Hash of the encoded content: the same music from two files gets the same id."""
         digest = hashlib.blake2b(digest_size=8)

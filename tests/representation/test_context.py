@@ -16,6 +16,7 @@ from mg.representation import (
     kernel_spec,
     read_file,
 )
+from mg.representation.context import context_normaliser
 from mg.representation.grid import Grid
 
 
@@ -88,3 +89,42 @@ def test_context_of_another_grid_uses_its_own_window():
     notes = random_notes(12, grid.alpha, seed=3)
     assert context_kernel(2).shape == (3, 3, 3)
     assert context_matrix(notes, grid.steps_per_beat).shape == notes.shape
+
+
+def reference_context(notes: np.ndarray, steps_per_beat: int) -> np.ndarray:
+    """The kernel written out as the manifest records it: one window per step, every weight."""
+    kernel = context_kernel(steps_per_beat)  # [pitch offset, column, step oldest→newest]
+    values = np.concatenate(
+        [np.zeros((steps_per_beat,) + notes.shape[1:]), notes.astype(np.float64)]
+    )
+    padded = np.pad(values, [(0, 0), (1, 1), (0, 0)])
+    alpha, out = notes.shape[1], np.zeros(notes.shape, dtype=np.float64)
+    for t in range(len(notes)):
+        window = padded[t : t + steps_per_beat + 1]  # [ε+1, α+2, 3]
+        for offset in range(3):
+            for k in range(steps_per_beat + 1):
+                out[t] += window[k, offset : offset + alpha] * kernel[offset, :, k]
+    return out / context_normaliser(steps_per_beat)
+
+
+@pytest.mark.parametrize("steps_per_beat", [1, 4, 12])
+def test_the_separable_kernel_equals_the_written_out_one(real_notes, steps_per_beat):
+    notes = np.concatenate([real_notes[:300], random_notes(60, real_notes.shape[1], seed=5)])
+    fast = context_matrix(notes, steps_per_beat)
+    reference = reference_context(notes, steps_per_beat)
+    np.testing.assert_allclose(fast.astype(np.float64), reference, rtol=1e-3, atol=1e-6)
+    # float16 of the exact sums: the same bits as rounding the reference once
+    np.testing.assert_array_equal(fast, reference.astype(np.float32).astype(CONTEXT_DTYPE))
+    short = context_matrix(notes[:2], steps_per_beat)  # shorter than the window
+    np.testing.assert_array_equal(short, fast[:2])
+
+
+def test_float_frames_give_the_context_of_the_same_integers():
+    notes = random_notes(30, 20, seed=7)
+    window = notes[-5:]
+    np.testing.assert_array_equal(
+        context_of_windows(window.astype(np.float32)), context_of_windows(window)
+    )
+    np.testing.assert_array_equal(
+        context_matrix(notes.astype(np.float64), 4), context_matrix(notes, 4)
+    )
