@@ -1,4 +1,4 @@
-"""Project-wide fixtures: one BLAS thread, the grid, and the optional shared data.
+"""Project-wide fixtures: one BLAS thread, a model cache in tmp, the grid, the optional shared data.
 
 The suite's own data is what installed packages ship (music21's corpus: ABC folk tunes, Bach
 chorales; see tests/fixtures/corpora.py). The shared data (the Nottingham MIDI/ABC collection
@@ -60,6 +60,15 @@ def polyphonic() -> Path:
 @pytest.fixture(scope="session")
 def grid() -> Grid:
     return Grid()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def model_cache_in_tmp(tmp_path_factory):
+    """Downloaded model versions (mg.tracking.model_cache) go to a folder of the session, never
+    to the user's ~/.cache: $MG_CACHE_DIR is set for the tests and the commands they start."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MG_CACHE_DIR", str(tmp_path_factory.mktemp("mg-cache")))
+        yield
 
 
 @pytest.fixture(autouse=True, scope="session")

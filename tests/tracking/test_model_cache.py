@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +71,11 @@ def test_a_kept_version_is_served_from_the_cache_until_evicted(tiny_model, tmp_p
         )
     assert model_cache.cached(tmp_path, "store", version) is None  # the oldest went first
     assert len([p for p in tmp_path.iterdir() if not p.name.startswith(".")]) == 2
+
+
+def test_the_suite_never_writes_the_users_cache(tmp_path_factory):
+    """tests/conftest.py points $MG_CACHE_DIR into the session's tmp folder, for every test
+    and every command a test starts (the team-server test wrote to ~/.cache before)."""
+    folder = model_cache.cache_dir().resolve()
+    assert folder.is_relative_to(tmp_path_factory.getbasetemp().resolve())
+    assert not folder.is_relative_to((Path.home() / ".cache").resolve())
