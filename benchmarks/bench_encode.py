@@ -17,10 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.run import save_section
+from benchmarks.run import save_section, shared_data
 from mg.representation.grid import Grid
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "nottingham"
 REPEATS = 3  # our side is fast enough to take the best of three; the baseline runs once
 CHUNKS = 8
 
@@ -107,8 +106,9 @@ class Row:
 
 def main() -> str:
     grid = Grid()
-    midi = sorted((DATA / "MIDI").rglob("*.mid"))
-    abc = sorted((DATA / "ABC_cleaned").glob("*.abc"))
+    data = shared_data("nottingham")
+    midi = sorted((data / "MIDI").rglob("*.mid"))
+    abc = sorted((data / "ABC_cleaned").glob("*.abc"))
     for path in midi + abc:  # warm the page cache for both sides
         path.read_bytes()
     tunes = sum(len(ours_abc(grid)(path).pieces) for path in abc)

@@ -27,9 +27,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.run import save_section
+from benchmarks.run import save_section, shared_data
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "nottingham" / "MIDI"
 SCALE_BASE = 500  # files of the x1 / x10 memory runs (x10 of all 3,089 takes ~10 CPU-minutes)
 ROUNDS = 2  # loop, 1 worker, 2 workers, interleaved; the best wall of each counts (shared cores)
 
@@ -147,22 +146,23 @@ def _rss(pid: int) -> int:
         return 0
 
 
-def linked_corpus(files: list[Path], copies: int) -> str:
-    """A folder of `copies` sub-folders, each with links to `files`."""
+def linked_corpus(files: list[Path], copies: int, data: Path) -> str:
+    """A folder of `copies` sub-folders, each with links to `files` (in `data`)."""
     root = Path(tempfile.mkdtemp(prefix="mg-bench-corpus-"))
     for copy in range(copies):
         for path in files:
-            link = root / f"copy{copy:02d}" / path.relative_to(DATA)
+            link = root / f"copy{copy:02d}" / path.relative_to(data)
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to(path.resolve())
     return str(root)
 
 
 def main() -> str:
-    all_files = sorted(DATA.rglob("*.mid"))
-    full = linked_corpus(all_files, 1)
+    data = shared_data("nottingham", "MIDI")
+    all_files = sorted(data.rglob("*.mid"))
+    full = linked_corpus(all_files, 1, data)
     base = all_files[:: len(all_files) // SCALE_BASE][:SCALE_BASE]  # spread over the sub-folders
-    x1, x10 = linked_corpus(base, 1), linked_corpus(base, 10)
+    x1, x10 = linked_corpus(base, 1, data), linked_corpus(base, 10, data)
     rounds = []
     for _ in range(ROUNDS):
         rounds.append(

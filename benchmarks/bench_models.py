@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import DataLoader
 
-from benchmarks.run import save_section
+from benchmarks.run import save_section, shared_data
 from mg import zoo
 from mg.data.notes import Dataset, SegmentStream, to_batch
 from mg.data.schema import SCHEMA_VERSION, SegmentRow, segments_table
@@ -29,7 +29,6 @@ from mg.models.protocol import NoteBatch
 from mg.representation import context_matrix, position_index, read_file, segment_notes
 from mg.representation.grid import Grid
 
-MIDI = Path(__file__).parents[1] / ".." / "shared" / "data" / "nottingham" / "MIDI"
 SECONDS = 1.5  # per timing window; the best of ROUNDS windows is kept
 ROUNDS = 3
 THREADS = 1  # one core per run: on a shared machine OpenMP's spinning threads swamp the figures
@@ -73,7 +72,8 @@ def train_rate(name: str, backbone: str, shape: tuple[int, int], grid: Grid) -> 
 def build_dataset(root: Path, grid: Grid, files: int = 120, shards: int = 4) -> int:
     """Real Nottingham tunes as schema-v1 shards (as ingest writes them); returns the rows."""
     rows = []
-    for path in sorted(MIDI.glob("*.mid"))[:: max(1, 3089 // files)][:files]:
+    paths = sorted(shared_data("nottingham", "MIDI").glob("*.mid"))
+    for path in paths[:: max(1, len(paths) // files)][:files]:
         piece = read_file(path, grid).pieces[0]
         notes = segment_notes(piece.notes, grid).notes
         context = segment_notes(context_matrix(piece.notes, grid.steps_per_beat), grid).notes

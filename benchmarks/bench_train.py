@@ -27,12 +27,11 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from benchmarks.run import save_section
+from benchmarks.run import save_section, shared_data
 from mg.data.notes import Dataset, SegmentStream, to_batch
 from mg.models import registry
 from mg.representation.grid import Grid
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "nottingham" / "MIDI"
 FILES = 100
 EPOCHS = 3  # per measured run: the first is warm-up, the next two are timed
 REPEATS = 2
@@ -44,7 +43,7 @@ def ingest_dataset(out: Path) -> Path:
     from mg.pipelines.ingest import ingest
     from mg.pipelines.options import IngestConfig
 
-    paths = sorted(DATA.glob("*.mid"))
+    paths = sorted(shared_data("nottingham", "MIDI").glob("*.mid"))
     chosen = paths[:: len(paths) // FILES][:FILES]
     config = IngestConfig(
         inputs=tuple(str(p) for p in chosen), out=str(out), grid=Grid(), transpose=(0, 0), workers=1

@@ -21,6 +21,24 @@ HERE = Path(__file__).parent
 RESULTS = HERE / "results"
 
 
+class MissingData(RuntimeError):
+    """A benchmark's data is not on this machine: it is skipped, its saved figures kept."""
+
+
+def shared_data(*parts: str) -> Path:
+    """A folder of the shared data, found as the tests find it ($MG_SHARED_DATA, else
+    ../shared/data beside the checkout); MissingData saying so when it is absent."""
+    from mg.data.corpus import SHARED_DATA_ENV, shared_data_dir
+
+    folder = shared_data_dir(HERE.parent).joinpath(*parts)
+    if not folder.is_dir():
+        raise MissingData(
+            f"needs the shared data: no {folder} (set {SHARED_DATA_ENV} to a folder holding "
+            "nottingham/ and polyphonic/)"
+        )
+    return folder
+
+
 def save_section(name: str, markdown: str) -> str:
     """Keep one benchmark's section; returns it for printing."""
     RESULTS.mkdir(exist_ok=True)
@@ -43,12 +61,16 @@ def gather() -> Path:
 
 def main(names: list[str]) -> None:
     available = sorted(p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
+    missing = importlib.import_module("benchmarks.run").MissingData  # not __main__'s copy
     for name in names or available:
         if name not in available:
             sys.exit(f"unknown benchmark {name!r}; have: {', '.join(available)}")
         print(f"== {name}", flush=True)
         module = importlib.import_module(f"benchmarks.bench_{name}")
-        print(module.main(), flush=True)
+        try:
+            print(module.main(), flush=True)
+        except missing as exc:
+            print(f"skipped {name}: {exc}", flush=True)
     print(f"wrote {gather()}")
 
 

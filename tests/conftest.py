@@ -9,12 +9,12 @@ ask for `shared_data` (or `nottingham`, `polyphonic`) and skip with one line whe
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import torch
 
+from mg.data import corpus
 from mg.representation.grid import Grid
 
 pytest_plugins = [
@@ -28,8 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def shared_data_dir() -> Path:
     """Where the shared data would be: $MG_SHARED_DATA, else its default beside the checkout."""
-    beside = REPO.parent / "shared" / "data"  # the default of MG_SHARED_DATA
-    return Path(os.environ.get("MG_SHARED_DATA") or beside).resolve()
+    return corpus.shared_data_dir(REPO)
 
 
 def _shared(*parts: str) -> Path:
