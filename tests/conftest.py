@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from mg.data import corpus
 from mg.representation.grid import Grid
+from mg.representation.position import BEAT_ROWS, METERS, step_rows
 
 pytest_plugins = [
     "tests.fixtures.corpora",
@@ -59,6 +61,21 @@ def polyphonic() -> Path:
 @pytest.fixture(scope="session")
 def grid() -> Grid:
     return Grid()
+
+
+@pytest.fixture(scope="session")
+def positions():
+    """Stored P_t codes [n, 3] -> (step within the beat, beat within the bar, meter) of each
+    step: the inverse of `position_codes`, so that tests state positions as musicians count."""
+
+    def decode(codes: np.ndarray, grid: Grid) -> list[tuple[int, int, str]]:
+        offset = step_rows(grid.steps_per_beat)
+        return [
+            (int(step), int(beat) - offset, METERS[int(meter) - offset - BEAT_ROWS])
+            for step, beat, meter in np.asarray(codes).reshape(-1, 3)
+        ]
+
+    return decode
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -70,13 +70,6 @@ def position_index(steps: int, grid: Grid, first_step: int = 0) -> np.ndarray:
     return position_codes(None, grid, steps, first_step)
 
 
-def describe_codes(codes: np.ndarray, steps_per_quarter: int) -> tuple[int, int, str]:
-    """One step's stored codes -> (step within beat, beat within bar, meter): for people."""
-    offset = step_rows(steps_per_quarter)
-    step, beat, meter = (int(c) for c in codes)
-    return step, beat - offset, METERS[meter - offset - BEAT_ROWS]
-
-
 def position_matrix(codes: np.ndarray, width: int) -> np.ndarray:
     """Expand codes [..., 3] to the patent's matrix [..., width, 3] (uint8), losslessly."""
     hot = (np.asarray(codes)[..., None] == np.arange(width)).any(axis=-2).astype(np.uint8)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import symusic
 
 from mg.data.corpus import music21_corpus_dir
@@ -16,7 +17,6 @@ from mg.representation import (
     read_file,
 )
 from mg.representation.grid import Grid
-from mg.representation.position import describe_codes
 
 JIG = """X:1
 T:A jig with a pickup
@@ -34,12 +34,17 @@ def onset_steps(notes: np.ndarray) -> list[int]:
     return np.flatnonzero(notes[..., 1].any(axis=1)).tolist()
 
 
-def where(piece, grid: Grid, steps: list[int]) -> list[tuple[int, int, str]]:
-    codes = position_codes(piece.meter, grid, len(piece.notes))
-    return [describe_codes(codes[s], grid.steps_per_beat) for s in steps]
+@pytest.fixture
+def where(positions):
+    """(step within the beat, beat within the bar, meter) of `steps` of a piece."""
+
+    def at(piece, grid: Grid, steps: list[int]) -> list[tuple[int, int, str]]:
+        return positions(position_codes(piece.meter, grid, len(piece.notes))[steps], grid)
+
+    return at
 
 
-def test_a_six_eight_tune_with_a_pickup_has_its_downbeats_at_zero():
+def test_a_six_eight_tune_with_a_pickup_has_its_downbeats_at_zero(where):
     grid = GRID
     piece = read_bytes(JIG.encode(), "jig.abc", grid).pieces[0]
     assert piece.meter == Meter.constant("6/8") and piece.lead == 10  # a 12-step bar, pickup 2
@@ -52,7 +57,7 @@ def test_a_six_eight_tune_with_a_pickup_has_its_downbeats_at_zero():
     assert piece.bars(grid.steps_per_beat) == 8
 
 
-def test_a_midi_change_from_three_four_to_four_four_moves_the_bar_lines():
+def test_a_midi_change_from_three_four_to_four_four_moves_the_bar_lines(where):
     grid = GRID
     score = symusic.Score(480)
     score.time_signatures.append(symusic.TimeSignature(0, 3, 4))
@@ -72,7 +77,7 @@ def test_a_midi_change_from_three_four_to_four_four_moves_the_bar_lines():
     assert again.pieces[0].meter == piece.meter  # decoding writes the time signatures back
 
 
-def test_a_musicxml_chorale_with_a_pickup_starts_its_first_full_bar_on_a_bar_line():
+def test_a_musicxml_chorale_with_a_pickup_starts_its_first_full_bar_on_a_bar_line(where):
     grid = GRID
     piece = read_file(music21_corpus_dir() / "bach" / "bwv66.6.mxl", grid).pieces[0]
     assert piece.meter == Meter.constant("4/4") and piece.lead == 12  # a one-quarter pickup

@@ -6,40 +6,35 @@ import numpy as np
 
 from mg.representation import Meter, TimeSignature, position_codes, position_index, position_matrix
 from mg.representation.grid import Grid
-from mg.representation.position import describe_codes
 
 
-def described(codes: np.ndarray, grid: Grid) -> list[tuple[int, int, str]]:
-    return [describe_codes(c, grid.steps_per_beat) for c in codes]
-
-
-def test_four_four_counts_sixteenths_within_quarter_beats(grid):
+def test_four_four_counts_sixteenths_within_quarter_beats(grid, positions):
     codes = position_codes(Meter(), grid, 20)
     assert codes.dtype == np.int16 and codes.shape == (20, 3)
-    assert described(codes[[0, 1, 4, 15, 16]], grid) == [
+    assert positions(codes[[0, 1, 4, 15, 16]], grid) == [
         (0, 0, "4/4"), (1, 0, "4/4"), (0, 1, "4/4"), (3, 3, "4/4"), (0, 0, "4/4"),
     ]  # fmt: skip
 
 
-def test_six_eight_beats_in_dotted_quarters(grid):
+def test_six_eight_beats_in_dotted_quarters(grid, positions):
     codes = position_codes(Meter.constant("6/8"), grid, 24)  # bars of 12 steps, beats of 6
-    assert described(codes[[0, 2, 5, 6, 11, 12]], grid) == [
+    assert positions(codes[[0, 2, 5, 6, 11, 12]], grid) == [
         (0, 0, "6/8"), (2, 0, "6/8"), (5, 0, "6/8"), (0, 1, "6/8"), (5, 1, "6/8"), (0, 0, "6/8"),
     ]  # fmt: skip
 
 
-def test_a_change_of_meter_restarts_the_bar(grid):
+def test_a_change_of_meter_restarts_the_bar(grid, positions):
     meter = Meter(((0, TimeSignature(3, 4)), (24, TimeSignature(4, 4))))
     codes = position_codes(meter, grid, 30, start=20)  # the start offset is honoured
-    assert described(codes[[0, 3, 4, 8]], grid) == [
+    assert positions(codes[[0, 3, 4, 8]], grid) == [
         (0, 2, "3/4"), (3, 2, "3/4"), (0, 0, "4/4"), (0, 1, "4/4"),
     ]  # fmt: skip
 
 
-def test_a_fixed_grid_ignores_the_meter():
+def test_a_fixed_grid_ignores_the_meter(positions):
     grid = Grid(meter="fixed")
     codes = position_codes(Meter.constant("6/8"), grid, 17)
-    assert described(codes[[12, 16]], grid) == [(0, 3, "4/4"), (0, 0, "4/4")]
+    assert positions(codes[[12, 16]], grid) == [(0, 3, "4/4"), (0, 0, "4/4")]
     np.testing.assert_array_equal(position_index(17, grid), codes)
 
 

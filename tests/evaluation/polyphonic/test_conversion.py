@@ -12,7 +12,6 @@ from mg.evaluation.polyphonic.conversion import (
 )
 from mg.representation import context_matrix
 from mg.representation.grid import Grid
-from mg.representation.position import describe_codes
 from mg.representation.transpose import shift_pitches
 
 
@@ -34,10 +33,10 @@ def test_articulated_marks_onsets_and_a_silent_frame_comes_first():
     assert set(np.unique(notes[..., 2][notes[..., 0] == 1])) == {100}
 
 
-def test_piece_arrays_use_the_shared_context_and_start_the_bar_at_the_first_frame():
+def test_piece_arrays_use_the_shared_context_and_start_the_bar_at_the_first_frame(positions):
     grid = Grid(steps_per_beat=1, beats_per_bar=4)
     arrays = piece_arrays(_roll(), grid)
-    beats = [describe_codes(codes, grid.steps_per_beat)[1] for codes in arrays["position"]]
+    beats = [beat for _, beat, _ in positions(arrays["position"], grid)]
     assert beats == [3, 0, 1, 2, 3]
     expected = context_matrix(roll_to_notes(_roll()), 1).astype(np.float32)
     assert np.array_equal(arrays["context"], expected)
