@@ -58,8 +58,21 @@ class Family:
         return self.config_cls(**values)
 
     def config_from_dict(self, data: dict[str, Any]):
-        names = {f.name for f in dataclasses.fields(self.config_cls)}
-        return self.config_cls(**{k: v for k, v in data.items() if k in names})
+        """The config a saved dict describes (a model's config.json, a run's config); a field
+        it does not hold keeps its default, a key it does not know is a ValueError naming it."""
+        return from_fields(self.config_cls, data, f"{self.name} config")
+
+
+def from_fields(cls: type, data: dict[str, Any], what: str):
+    """The dataclass `cls` from `data`: an unknown key (another version's or family's field, a
+    typo) is one ValueError naming it, never silently dropped."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise ValueError(
+            f"a {what} has no field {', '.join(map(repr, unknown))} (fields: {', '.join(names)})"
+        )
+    return cls(**data)
 
 
 def _grid_fields(grid: Grid) -> dict[str, int]:

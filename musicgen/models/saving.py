@@ -112,7 +112,10 @@ def _checked_config(folder: Path, family: registry.Family, info: dict[str, Any])
     if not isinstance(info.get("config"), dict):
         raise ModelLoadError(f"{folder / CONFIG_FILE}: no config table")
     check_config_fields(family.config_cls, info["config"], str(folder / CONFIG_FILE), len(header))
-    config = family.config_from_dict(info["config"])
+    try:
+        config = family.config_from_dict(info["config"])
+    except ValueError as exc:  # a key this mg's config does not have
+        raise ModelLoadError(f"{folder / CONFIG_FILE}: {exc}") from None
     with torch.device("meta"):
         check_shapes(family.build(config), header, str(weights))
     return config

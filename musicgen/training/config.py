@@ -124,7 +124,7 @@ class RunConfig:
             preset=data["preset"],
             model=family.config_from_dict(data["model"]),
             grid=Grid.from_dict(data["data"]),
-            train=TrainConfig(**{k: v for k, v in data["train"].items() if k in TRAIN_FIELDS}),
+            train=registry.from_fields(TrainConfig, data["train"], "training config"),
         )
 
     def params(self) -> dict[str, str]:

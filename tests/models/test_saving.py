@@ -146,3 +146,17 @@ def test_unknown_family_and_foreign_json_are_model_load_errors(tmp_path):
 def test_saving_under_the_wrong_family_is_refused(tmp_path):
     with pytest.raises(ValueError, match="pianoroll-rnn model has a PianorollConfig"):
         save_model(tmp_path, "pianoroll-rnn", trained_looking("three-branch", "lstm"), GRID)
+
+
+def test_a_config_key_this_mg_does_not_know_is_one_error_naming_it(tmp_path):
+    """A model saved by another version (the transformer's old `width`) or hand-edited is
+    refused with the key named, never loaded with the key silently dropped."""
+    save_model(tmp_path, "three-branch", trained_looking("three-branch", "lstm"), GRID)
+    info = json.loads((tmp_path / CONFIG_FILE).read_text())
+    info["config"]["width"] = 32
+    (tmp_path / CONFIG_FILE).write_text(json.dumps(info))
+    with pytest.raises(ModelLoadError) as caught:
+        load_model(tmp_path)
+    message = str(caught.value)
+    assert str(tmp_path / CONFIG_FILE) in message and "no field 'width'" in message
+    assert "\n" not in message
