@@ -19,6 +19,8 @@ from mg.representation.files import MAX_FILE_BYTES
 from mg.representation.grid import Grid
 
 LOCAL_RUNNERS = ("DirectRunner", "FnApiRunner")
+# Beam's DaskRunner cannot run this pipeline; `--runner DaskRunner` means ours (dask_runner.py)
+DASK_RUNNERS = ("DaskRunner", "apache_beam.runners.dask.dask_runner.DaskRunner")
 # bounds on what an option may ask for, checked before anything of that size exists
 MAX_WORKERS = 256
 MAX_SHARDS = 10_000
@@ -136,6 +138,10 @@ def pipeline_options(config: IngestConfig) -> PipelineOptions:
     check_beam_args(args)
     if config.local:  # the processes themselves come from `local_runner`
         base = ["--runner=FnApiRunner", f"--direct_num_workers={config.workers}"]
+    elif config.runner in DASK_RUNNERS:
+        from mg.pipelines.dask_runner import RUNNER
+
+        base = [f"--runner={RUNNER}"]
     else:
         base = [f"--runner={config.runner}"]
     options = PipelineOptions(base + args)
@@ -172,6 +178,9 @@ def check_beam_args(args: list[str]) -> None:
 
 def unknown_beam_args(args: list[str]) -> list[str]:
     from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+    if any(arg.startswith("--dask") for arg in args):  # registers DaskOptions (dask is slow
+        import mg.pipelines.dask_runner  # noqa: F401  # to import: only when asked for)
 
     parser = _BeamArgumentParser(allow_abbrev=False)
     seen = {}
