@@ -29,7 +29,10 @@ def ingest(
         typer.Option(help="Local worker processes (default: the number of cores)."),
     ] = None,
     runner: Annotated[
-        str, typer.Option(help="Beam runner: DirectRunner (local), FlinkRunner, SparkRunner, …")
+        str,
+        typer.Option(
+            help="Beam runner: DirectRunner (local), DaskRunner, FlinkRunner, SparkRunner, … (infra/beam.md)"
+        ),
     ] = "DirectRunner",
     steps_per_beat: Annotated[
         int,
