@@ -5,6 +5,10 @@ from it would allocate gigabytes or take minutes before the weights are looked a
 reads the safetensors header first (names, dtypes, shapes: a few KB, no tensor data), checks
 the config's fields for type and range against it, builds the model on the meta device (no
 memory) and compares every parameter's shape with the file; only then is the model built.
+
+The meta build skips the random initialisers (`shapes_only`): their meta kernels are torch's
+Python decompositions, whose first use imports its compiler stack (dynamo, sympy), seconds of
+every `mg generate`'s start-up for values nobody reads.
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ import json
 import math
 import struct
 import typing
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from mg.errors import ModelLoadError
 
@@ -103,10 +110,38 @@ def _is(value: Any, kind: type) -> bool:
     return isinstance(value, str)
 
 
+_INITIALISERS = frozenset(
+    getattr(torch.nn.init, name)
+    for name in (
+        "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",
+        "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
+        "orthogonal_", "sparse_",
+    )
+)  # fmt: skip
+
+
+class _NoInitialisers(TorchFunctionMode):
+    """`torch.nn.init`'s functions leave the tensor as it is (they fill it in place)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in _INITIALISERS:
+            return args[0] if args else (kwargs or {})["tensor"]
+        return func(*args, **(kwargs or {}))
+
+
+@contextmanager
+def shapes_only() -> Iterator[None]:
+    """Modules built inside have their parameters' shapes and nothing else: on the meta device,
+    their initialisers skipped (a family initialises through `torch.nn.init`)."""
+    with torch.device("meta"), _NoInitialisers():
+        yield
+
+
 def check_shapes(
     model: torch.nn.Module, header: dict[str, tuple[str, tuple[int, ...]]], where: str
 ) -> None:
-    """The (meta-device) model's state dict and the file's tensors: same names, same shapes."""
+    """The model's state dict (built in `shapes_only`) and the file's tensors: same names,
+    same shapes."""
     state = model.state_dict()
     missing = sorted(set(state) - set(header))
     extra = sorted(set(header) - set(state))

@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 
 from mg.errors import ModelLoadError
 from mg.models import registry
-from mg.models.checks import check_config_fields, check_shapes, weights_header
+from mg.models.checks import check_config_fields, check_shapes, shapes_only, weights_header
 from mg.representation.context import kernel_spec
 from mg.representation.grid import Grid
 
@@ -116,7 +116,7 @@ def _checked_config(folder: Path, family: registry.Family, info: dict[str, Any])
         config = family.config_from_dict(info["config"])
     except ValueError as exc:  # a key this mg's config does not have
         raise ModelLoadError(f"{folder / CONFIG_FILE}: {exc}") from None
-    with torch.device("meta"):
+    with shapes_only():
         check_shapes(family.build(config), header, str(weights))
     return config
 

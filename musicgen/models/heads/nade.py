@@ -47,8 +47,8 @@ class NadeHead(nn.Module):
         super().__init__()
         self.alpha, self.units = alpha, units
         self.biases = nn.Linear(hidden, alpha + units + 2 * alpha)  # b, c, articulation+velocity
-        self.input_weight = nn.Parameter(torch.randn(alpha, units) * 0.05)  # W
-        self.output_weight = nn.Parameter(torch.randn(alpha, units) * 0.05)  # V
+        self.input_weight = nn.Parameter(nn.init.normal_(torch.empty(alpha, units), std=0.05))  # W
+        self.output_weight = nn.Parameter(nn.init.normal_(torch.empty(alpha, units), std=0.05))  # V
         self.frame_out = nn.Linear(units, 2 * alpha)  # σ(a_α) → articulation, velocity
 
     def forward(self, features: torch.Tensor, pitch_bias: torch.Tensor | None = None) -> NadeFrame:
