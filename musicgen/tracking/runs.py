@@ -13,8 +13,10 @@ full, so a crash during an upload never damages the checkpoint a resume will rea
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 import signal
 import subprocess
 import tempfile
@@ -71,16 +73,36 @@ def connect(uri: str) -> Store:
     """A client bound to `uri`, proved to answer in seconds, before any training starts."""
     if uri.startswith(("http://", "https://")):
         _check_http(uri)
+    folder = None
     if uri.startswith("sqlite:///"):
         folder = Path(uri.removeprefix("sqlite:///")).parent
         if not folder.is_dir():
             raise TrackingError(f"tracking store {uri}: folder {folder} does not exist")
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     try:
-        client.search_experiments(max_results=1)
+        with _one_at_a_time(folder):
+            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            client.search_experiments(max_results=1)
     except Exception as exc:  # any backend, any failure: one line before training
         raise TrackingError(f"tracking store {uri} is not usable: {first_line(exc)}") from None
     return Store(uri, client)
+
+
+@contextmanager
+def _one_at_a_time(folder: Path | None) -> Iterator[None]:
+    """While the client is made and its first request creates or migrates a SQLite store's
+    tables, hold a lock on its folder: two commands started together on a new store otherwise both run MLflow's
+    migrations and one fails ("duplicate column name"). The lock is an flock on the folder
+    itself, so nothing is written beside the user's database; the kernel drops it with the
+    process."""
+    if folder is None:
+        yield
+        return
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)
 
 
 def _check_http(uri: str) -> None:
