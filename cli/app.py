@@ -14,6 +14,7 @@ from mg.cli import (
     generate_cmd,
     ingest_cmd,
     inspect_cmd,
+    interpolate_cmd,
     serve_cmd,
     train_cmd,
     ui_cmd,
@@ -37,6 +38,7 @@ app.command("zoo")(zoo_cmd.zoo)
 app.command("train")(train_cmd.train)
 app.command("generate")(generate_cmd.generate)
 app.command("evaluate")(evaluate_cmd.evaluate)
+app.command("interpolate")(interpolate_cmd.interpolate)
 app.add_typer(benchmark_cmd.app, name="benchmark")
 app.command("compare")(compare_cmd.compare)
 app.command("ui")(ui_cmd.ui)

@@ -89,6 +89,14 @@ def generate(
         Path | None,
         typer.Option(help="Start from this MIDI/ABC file (its first tune, on the model's grid)."),
     ] = None,
+    variations: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="With --primer: K pieces from the primer; a latent model (music-vae) decodes "
+            "K points around the primer's code, other families continue it K times.",
+        ),
+    ] = None,
     keep_primer: Annotated[
         bool,
         typer.Option(
@@ -134,6 +142,10 @@ def generate(
     from mg.generation.generate import generate as generate_music
     from mg.generation.sampling import SamplingOptions
 
+    if variations is not None:
+        if primer is None:
+            raise typer.BadParameter("--variations needs --primer (the piece to vary)")
+        num = variations
     sampling = SamplingOptions(
         steps, num, seed, temperature, top_p, key, pitch_range, max_polyphony, meter=meter
     )

@@ -45,6 +45,14 @@ def train(
     backbone: Annotated[
         str | None, typer.Option("--backbone", help="Recurrent cell: lstm or gru (the preset's).")
     ] = None,
+    bars: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Segment families (music-vae): bars per segment the model encodes (the "
+            "preset's: 2; 16 with --preset 16bar).",
+        ),
+    ] = None,
     head: Annotated[
         str | None,
         typer.Option(
@@ -54,7 +62,11 @@ def train(
         ),
     ] = None,
     preset: Annotated[
-        str | None, typer.Option("--preset", help="Size preset: tiny or base. (default: base)")
+        str | None,
+        typer.Option(
+            "--preset",
+            help="Size preset: tiny or base (music-vae also 2bar, 16bar). (default: base)",
+        ),
     ] = None,
     epochs: Annotated[
         int | None, typer.Option(help=f"Epochs at most. (default: {DEFAULTS.epochs})")
@@ -130,7 +142,7 @@ def train(
         data=data,
         family=model,
         preset=preset,
-        model_overrides={"backbone": backbone, "hidden": hidden, "head": head},
+        model_overrides={"backbone": backbone, "hidden": hidden, "head": head, "bars": bars},
         train_overrides={
             "epochs": epochs,
             "max_steps": max_steps,

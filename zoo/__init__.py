@@ -5,7 +5,7 @@ Importing this package registers them with `mg.models.registry`; look them up wi
 """
 
 from mg.models.registry import Family, families, get, preset_sizes, register
-from mg.zoo import char_rnn, pianoroll_rnn, three_branch, transformer
+from mg.zoo import char_rnn, music_vae, pianoroll_rnn, three_branch, transformer
 
 register(
     Family(
@@ -36,6 +36,16 @@ register(
         inputs="notes",
         summary="causal self-attention over frames (rotary positions, KV cache for generation)",
         backbones=("attention",),
+    )
+)
+register(
+    Family(
+        name="music-vae",
+        config_cls=music_vae.MusicVaeConfig,
+        build=music_vae.build,
+        presets=music_vae.PRESETS,
+        inputs="segments",
+        summary="a VAE over segments (MusicVAE): prior samples, variations, interpolation",
     )
 )
 register(

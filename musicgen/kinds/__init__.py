@@ -1,4 +1,5 @@
-"""What a family reads, note matrices or ABC text, and what that means at every stage.
+"""What a family reads (note matrices frame by frame, whole segments through a latent, or ABC
+text) and what that means at every stage.
 
 A family's `inputs` names its kind; `kind_of(family)` gives the object that loads a split into
 batches and scores them (training, `mg evaluate`), samples pieces from a model, strips a primer,
@@ -12,9 +13,10 @@ from typing import Any
 
 from mg.kinds.notes import NOTES
 from mg.kinds.protocol import InputKind, Sums
+from mg.kinds.segments import SEGMENTS
 from mg.kinds.text import TEXT
 
-KINDS: dict[str, InputKind] = {NOTES.name: NOTES, TEXT.name: TEXT}
+KINDS: dict[str, InputKind] = {NOTES.name: NOTES, SEGMENTS.name: SEGMENTS, TEXT.name: TEXT}
 
 
 def kind_of(family: Any) -> InputKind:

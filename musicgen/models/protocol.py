@@ -70,7 +70,8 @@ class TextBatch:
 
 @runtime_checkable
 class SequenceModel(Protocol):
-    """What a zoo family's model offers (it is also a torch.nn.Module)."""
+    """What a frame-by-frame zoo family's model offers (it is also a torch.nn.Module); a latent
+    family offers `forward` and `loss` and, for generation, `LatentModel` below."""
 
     config: Any
 
@@ -85,3 +86,32 @@ class SequenceModel(Protocol):
 
     def step(self, state: Any, frame: Any) -> tuple[Any, Any]:
         """One step of generation: (the next frame's distribution, next state); O(1) per step."""
+
+
+# Optional hooks a model may have; the trainer calls them when present:
+#   set_step(step: int)      told the optimiser step before each training step (schedules
+#                            inside the loss, e.g. a KL warm-up);
+#   logged_parts: tuple[str] names of `loss` parts logged per epoch as `train/<name>`.
+
+
+@runtime_checkable
+class LatentModel(Protocol):
+    """A family with a latent space over whole segments (music-vae): its input kind is
+    "segments" (mg.kinds), and mg.generation.latent samples, varies and interpolates with it.
+
+    `forward` encodes and decodes a batch (teacher forcing); generation goes through z:
+    `decoder_state(z)` then `decode_step` once per frame, where the frame fed is the previous
+    one (silence at t = 0) with the P_t of the frame to predict, and the distribution returned
+    is that frame's (not the next one's, as `step` gives)."""
+
+    segment_steps: int  # frames a segment holds
+    latent_size: int
+
+    def encode(self, batch: NoteBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of q(z | segment), [B, latent] each."""
+
+    def decoder_state(self, z: torch.Tensor) -> Any:
+        """The decoder's state before the first frame of the segment z stands for."""
+
+    def decode_step(self, state: Any, frame: NoteBatch) -> tuple[Any, Any]:
+        """(the distribution of this frame, next state)."""

@@ -31,7 +31,7 @@ class Family:
     config_cls: type
     build: Callable[[Any], nn.Module]
     presets: dict[str, dict[str, Any]]
-    inputs: str  # "notes" (three matrices) or "text" (ABC characters)
+    inputs: str  # "notes" (three matrices), "segments" (latent models of them) or "text" (ABC)
     summary: str
     backbones: tuple[str, ...] = ("lstm", "gru")
     extra: dict[str, Any] = field(default_factory=dict)
@@ -76,7 +76,13 @@ def from_fields(cls: type, data: dict[str, Any], what: str):
 
 
 def _grid_fields(grid: Grid) -> dict[str, int]:
-    return {"alpha": grid.alpha, "gamma": grid.position_width}  # gamma: the rows of P_t
+    """What a config takes from the dataset's grid (each field only where the config has it)."""
+    return {
+        "alpha": grid.alpha,
+        "gamma": grid.position_width,  # the rows of P_t
+        "bar_steps": grid.gamma,  # steps of a nominal bar, ε·ζ
+        "steps_per_beat": grid.steps_per_beat,
+    }
 
 
 def register(family: Family) -> Family:

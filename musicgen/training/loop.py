@@ -154,8 +154,14 @@ def schedule_steps(s: Session) -> int:
     return min(s.planned_steps, budget.planned) if budget.planned else s.planned_steps
 
 
-def train_step(s: Session, batch: Any) -> float:
+def train_step(s: Session, batch: Any, logged: dict[str, float] | None = None) -> float:
+    """One optimiser step; the parts of the loss the model names in `logged_parts` (an
+    optional attribute) are added to `logged`, and a model with `set_step` is first told the
+    step (both optional hooks: mg.models.protocol)."""
     train = s.config.train
+    set_step = getattr(s.model, "set_step", None)
+    if set_step is not None:
+        set_step(s.state.step)
     if train.schedule == "plateau":
         factor = s.state.lr_scale
     else:
@@ -164,8 +170,11 @@ def train_step(s: Session, batch: Any) -> float:
         group["lr"] = train.lr * factor
     with autocast(s.placement):
         output = s.forward(batch)
-        loss, _ = s.model.loss(batch, output)
+        loss, parts = s.model.loss(batch, output)
     value = float(loss.detach())
+    if logged is not None:
+        for name in getattr(s.model, "logged_parts", ()):
+            logged[name] = logged.get(name, 0.0) + float(parts[name].detach())
     if not math.isfinite(value):
         raise TrainError(f"the loss became {value} at step {s.state.step + 1}: lower --lr")
     s.optimizer.zero_grad(set_to_none=True)
@@ -184,6 +193,7 @@ def train_epoch(s: Session, epoch: int, progress: Progress) -> dict[str, float]:
     progress.epoch_start(epoch, s.train.batches)
     batches = iter(s.train.epoch(epoch))
     loss_sum = frames = 0.0
+    logged: dict[str, float] = {}  # sums of the model's logged loss parts, one term per step
     # The epoch's mean starts from the untrained model; its last quarter says where it ended.
     last_quarter: deque[tuple[float, float]] = deque(maxlen=max(1, -(-s.train.batches // 4)))
     start = time.perf_counter()
@@ -198,18 +208,24 @@ def train_epoch(s: Session, epoch: int, progress: Progress) -> dict[str, float]:
                 )
                 break
             batch_frames = s.kind.frames(batch)
-            loss = train_step(s, batch.to(s.placement.device))
+            loss = train_step(s, batch.to(s.placement.device), logged)
             s.budget.paced((time.perf_counter() - start) / (s.state.step - first_step))
             loss_sum, frames = loss_sum + loss * batch_frames, frames + batch_frames
             last_quarter.append((loss * batch_frames, batch_frames))
             progress.batch_end(loss, frames / (time.perf_counter() - start))
     elapsed = time.perf_counter() - start
     recent = [sum(pair) for pair in zip(*last_quarter, strict=True)] or [0.0, 0.0]
-    loss_sum, frames, *recent = distributed.all_sum([loss_sum, frames, *recent], s.placement)
+    steps = float(s.state.step - first_step)
+    names = sorted(logged)
+    loss_sum, frames, steps, *rest = distributed.all_sum(
+        [loss_sum, frames, steps, *recent, *(logged[n] for n in names)], s.placement
+    )
+    recent, parts = rest[:2], rest[2:]
     return {
         "train/loss": loss_sum / max(frames, 1.0),
         "train/loss_last_quarter": recent[0] / max(recent[1], 1.0),
         "train/frames_per_s": frames / elapsed,
+        **{f"train/{n}": v / max(steps, 1.0) for n, v in zip(names, parts, strict=True)},
     }
 
 
