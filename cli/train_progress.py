@@ -60,9 +60,13 @@ class RunProgress:
             self._draw(self.line())
 
     def epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
-        self._draw("")
         shown = ", ".join(metric_text(k, v) for k, v in metrics.items())
-        typer.echo(f"epoch {epoch}: {shown}", err=True)
+        self.note(f"epoch {epoch}: {shown}")
+
+    def note(self, line: str) -> None:
+        """A line of what the run does now (validating, sampling), below the bar's last state."""
+        self._draw("")
+        typer.echo(line, err=True)
 
     def fraction(self) -> float:
         """How far the run is: steps of the planned steps, or time of the budget if further."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,7 +106,7 @@ def _train(
             if not request.resume:
                 run.record(config, dataset)
             result = fit(session, progress, run)
-            return _finish(session, result, request.register, Path(scratch), run)
+            return _finish(session, result, request.register, Path(scratch), run, progress)
 
 
 def _run_config(
@@ -172,7 +173,7 @@ def fit(session: Session, progress: Progress, run: tracking.Run | None) -> Train
     while not state.finished:
         epoch = state.epoch + 1
         metrics = train_epoch(session, epoch, progress)
-        metrics.update(validate(session))
+        metrics.update(_validate(session, epoch, progress))
         improved = advance(state, session.config, metrics[session.kind.selection_metric], metrics)
         if run is not None:
             run.log_metrics(metrics, epoch)
@@ -182,6 +183,26 @@ def fit(session: Session, progress: Progress, run: tracking.Run | None) -> Train
         run.run_id if run else None, state.epoch, state.step, metrics, session.kind.selection_metric,
         state.best_value, state.best_epoch, state.stopped_early, state.budget_spent,
     )  # fmt: skip
+
+
+def _validate(session: Session, epoch: int, progress: Progress) -> dict[str, float]:
+    """`validate`, told to the user where it runs (rank 0): it takes long enough on a real
+    split to look like a hang without a word."""
+    if session.valid is None:
+        return validate(session)
+    tell(progress, f"epoch {epoch}: validating ({session.valid.batches:,} batches)")
+    started = time.perf_counter()
+    metrics = validate(session)
+    tell(progress, f"epoch {epoch}: validated in {time.perf_counter() - started:.1f} s")
+    return metrics
+
+
+def tell(progress: Progress, line: str) -> None:
+    """One line of what the run is doing now, to a progress that shows lines (has an optional
+    `note(line)`, as `run_start`; the library's own progress stays silent)."""
+    note = getattr(progress, "note", None)
+    if note is not None:
+        note(line)
 
 
 def load_best(session: Session) -> None:
@@ -210,6 +231,7 @@ def _finish(
     register_as: str | None,
     scratch: Path,
     run: tracking.Run,
+    progress: Progress,
 ) -> TrainResult:
     """Samples from the best checkpoint, the logged model, the registered version."""
     best = session.work / "best"
@@ -224,8 +246,10 @@ def _finish(
         }
     )
     run.log_metrics({f"best/{metric}": result.best_value}, result.epochs)
-    samples = scratch / "samples"
-    if write_samples(best, samples, session.config.train.samples, session.config.train.seed):
+    samples, count = scratch / "samples", session.config.train.samples
+    if count:
+        tell(progress, f"sampling {count} piece(s) from the best epoch ({result.best_epoch})")
+    if write_samples(best, samples, count, session.config.train.seed):
         run.log_folder(samples, "samples")
     logged = log_model(run, best, scratch)
     result.model_uri = logged.uri

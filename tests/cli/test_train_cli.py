@@ -32,15 +32,21 @@ def one_error_line(result) -> str:
 
 
 @pytest.fixture(scope="module")
-def finished_run(train_data, in_store) -> str:
-    """`mg train` for real (a tiny model, two steps), registered; returns its stdout."""
+def finished(train_data, in_store):
+    """`mg train` for real (a tiny model, two steps, one sample), registered."""
     name = f"cli-{uuid.uuid4().hex[:8]}"
     result = mg_train(
         "--data", str(train_data), "--preset", "tiny", "--epochs", "1", "--max-steps", "2",
-        "--samples", "0", "--register", name, "--tracking-uri", in_store, "--experiment", "cli",
+        "--samples", "1", "--register", name, "--tracking-uri", in_store, "--experiment", "cli",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    return result.stdout
+    return result
+
+
+@pytest.fixture(scope="module")
+def finished_run(finished) -> str:
+    """Its stdout."""
+    return finished.stdout
 
 
 def run_id_of(stdout: str) -> str:
@@ -61,6 +67,16 @@ def test_train_prints_the_run_the_model_and_the_registered_version(finished_run,
     assert f"runs:/{run_id_of(finished_run)}/model" in lines[3] and " models:/m-" in lines[3]
     run = MlflowClient().get_run(run_id_of(finished_run))
     assert run.info.status == "FINISHED" and run.data.params["train.max_steps"] == "2"
+
+
+def test_validation_and_the_end_of_run_samples_are_announced(finished):
+    """Both run long on a real split with nothing else on screen (issue 20): a line each."""
+    lines = finished.stderr.splitlines()
+    validating = next(i for i, x in enumerate(lines) if x.startswith("epoch 1: validating ("))
+    validated = next(i for i, x in enumerate(lines) if x.startswith("epoch 1: validated in "))
+    metrics = next(i for i, x in enumerate(lines) if x.startswith("epoch 1: train/loss"))
+    sampling = lines.index("sampling 1 piece(s) from the best epoch (1)")
+    assert validating < validated < metrics < sampling
 
 
 def test_missing_dataset_folder(tmp_path, in_store):
