@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from mg.data.schema import META_COLUMNS, arrow_schema
+from mg.data.schema import META_COLUMNS, arrow_schema, table_arrays
 from mg.errors import Reason
 from mg.pipelines import counters
 from mg.pipelines.progress import ProgressFile
@@ -146,7 +146,7 @@ class _WriteShardFn(beam.DoFn):
 
 
 def _onsets_by_pitch(batch: pa.RecordBatch) -> np.ndarray:
-    notes = batch.column("notes").to_numpy_ndarray()
+    notes = table_arrays(batch, ("notes",))["notes"]
     return notes[..., ARTICULATED].sum(axis=(0, 1), dtype=np.int64)
 
 

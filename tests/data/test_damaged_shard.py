@@ -50,7 +50,9 @@ def damaged(dataset: Path, folder: Path, column: str, where: float) -> Path:
         if meta.column(i).path_in_schema.startswith(column)
     )
     data = bytearray(shard.read_bytes())
-    data[chunk.data_page_offset + int(chunk.total_compressed_size * where)] ^= 0x10
+    # inside the data pages: the chunk's size counts its dictionary page too, which comes first
+    end = (chunk.dictionary_page_offset or chunk.data_page_offset) + chunk.total_compressed_size
+    data[chunk.data_page_offset + int((end - chunk.data_page_offset) * where)] ^= 0x10
     shard.write_bytes(bytes(data))
     return copy
 
@@ -74,7 +76,7 @@ def test_a_flipped_bit_is_one_error_naming_the_shard(dataset, tmp_path, column, 
     ],
 )
 def test_every_reader_of_shards_names_the_damaged_one(dataset, tmp_path, column, read):
-    copy = damaged(dataset, tmp_path, column, 0.5)
+    copy = damaged(dataset, tmp_path, column, 0.95)  # in the last page's body, past its header
     with pytest.raises(DatasetError) as caught:
         read(Dataset.open(copy))
     message = str(caught.value)

@@ -66,9 +66,10 @@ def stored_segments(root: Path) -> Counter:
     """Digest of every stored segment, read with pyarrow alone (not through our code)."""
     digests = Counter()
     for path in sorted((root / "train").glob("*.parquet")):
-        for notes in (
-            pq.read_table(path, columns=["notes"])["notes"].combine_chunks().to_numpy_ndarray()
-        ):
+        table = pq.read_table(path, columns=["notes"])
+        shape = json.loads(table.schema.field("notes").metadata[b"mg.shape"])
+        for value in table["notes"].to_pylist():  # a row's bytes, C order
+            notes = np.frombuffer(value, np.uint8).reshape(shape)
             digests[digest(notes.astype(np.float32) / np.float32([1, 1, 127]))] += 1
     return digests
 
@@ -165,7 +166,7 @@ def copy_dataset(root: Path, target: Path) -> Path:
         ("missing", "no such dataset folder"),
         ("empty", "no manifest.json"),
         ("no_manifest", "no manifest.json"),
-        ("schema", "schema version 99, this mg reads 2; re-ingest"),
+        ("schema", f"schema version 99, this mg reads {SCHEMA_VERSION}; re-ingest"),
         ("not_json", "not valid JSON"),
         ("no_shards", "no Parquet shards"),
     ],
