@@ -112,14 +112,22 @@ def generate(
         bool, typer.Option("--wav", help="Audio beside each file (needs FluidSynth).")
     ] = False,
     tempo: Annotated[
-        float, typer.Option(min=20.0, max=400.0, help="Beats per minute of the MIDI and audio.")
-    ] = 120.0,
-    program: Annotated[
-        int,
+        float | None,
         typer.Option(
-            min=0, max=127, help="General MIDI instrument: 0 piano, 40 violin, 73 flute, …"
+            min=20.0,
+            max=400.0,
+            help="Beats per minute of the MIDI and audio (default: the primer's, else 120).",
         ),
-    ] = 0,
+    ] = None,
+    program: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=127,
+            help="General MIDI instrument: 0 piano, 40 violin, 73 flute, … (default: the "
+            "primer's, else 0).",
+        ),
+    ] = None,
     window: Annotated[
         int | None,
         typer.Option(
@@ -188,6 +196,9 @@ def _report(result: GenerateResult, out: Path) -> None:
     summary += f", sampled in {result.seconds:.2f} s"
     if result.primer_steps:
         summary += f", after a primer of {result.primer_steps} {_unit(result)}"
+    taken = {"tempo": f"{result.tempo_bpm:g} BPM", "program": f"program {result.program}"}
+    if result.from_primer:
+        summary += f"; the primer's {' and '.join(taken[name] for name in result.from_primer)}"
     typer.echo(summary)
     if result.parsed is not None:
         share = result.parsed / max(pieces, 1)

@@ -1,9 +1,11 @@
 """`mg generate` as a library function: a model URI and options in, files out.
 
 The model's input kind (`mg.kinds`) samples all pieces in one batch and writes them: note
-families write MIDI with the model's grid (its time signature; 120 BPM); text families (char-rnn)
-write each ABC tune as `.abc` and, when it parses, as `.mid`, and the share that parses is
-reported.
+families write MIDI with the model's grid (its time signature); text families (char-rnn) write
+each ABC tune as `.abc` and, when it parses, as `.mid`, and the share that parses is reported.
+The MIDI's tempo and General MIDI program are the options', else the primer's where its file
+says (a MIDI's first tempo and first pitched track's program, an ABC tune's Q:), else 120 BPM
+and piano.
 
 Files are named `<out>/<model>-s<seed>-<i>.<ext>` (i from 0), so the same command writes the
 same names, and the same model, seed and options write the same bytes.
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mg.errors import first_line
+from mg.errors import MgError, first_line
 from mg.generation import audio
 from mg.generation.sampling import SamplingOptions, with_meter
 from mg.generation.writing import DEFAULT_TEMPO, GeneratedPiece, Outputs
@@ -39,8 +41,8 @@ class GenerateOptions:
     wav: bool = False
     tracking_uri: str | None = None
     progress: Callable[[int, int], None] | None = None  # (steps done now, steps in all)
-    tempo_bpm: float = DEFAULT_TEMPO
-    program: int = 0  # General MIDI program
+    tempo_bpm: float | None = None  # None: the primer's, else DEFAULT_TEMPO
+    program: int | None = None  # General MIDI program; None: the primer's, else 0 (piano)
     window: int | None = None  # frames an attention model keeps in its cache (None: trained)
 
 
@@ -52,6 +54,9 @@ class GenerateResult:
     primer_steps: int  # frames of the primer that the model read (0 without one)
     seconds: float  # sampling time, files excluded
     parsed: int | None = None  # text families: tunes that parse to music
+    tempo_bpm: float = DEFAULT_TEMPO  # of the MIDI written
+    program: int = 0
+    from_primer: tuple[str, ...] = ()  # which of "tempo", "program" came from the primer
 
     @property
     def files(self) -> list[Path]:
@@ -71,7 +76,8 @@ def generate(uri: str, options: GenerateOptions) -> GenerateResult:
     )
     options.out.mkdir(parents=True, exist_ok=True)
     stem = f"{source.name}-s{options.sampling.seed}"
-    outputs = Outputs(options.png, options.wav, options.tempo_bpm, options.program)
+    tempo, program = sampled.tempo(options.tempo_bpm), sampled.program(options.program)
+    outputs = Outputs(options.png, options.wav, tempo, program)
     kind = sampled.kind
     written = [
         kind.write(piece, sampled.grid, options.out / f"{stem}-{i}", outputs)
@@ -84,6 +90,9 @@ def generate(uri: str, options: GenerateOptions) -> GenerateResult:
         sampled.primer_steps,
         sampled.seconds,
         kind.parsed(written),
+        tempo,
+        program,
+        sampled.from_primer(options.tempo_bpm, options.program),
     )
 
 
@@ -96,6 +105,22 @@ class Sampled:
     pieces: Any
     primer_steps: int  # frames of the primer that the model read (0 without one)
     seconds: float  # sampling time alone
+    primer_tempo: float | None = None  # BPM, where the primer's file says
+    primer_program: int | None = None  # General MIDI program of the primer's first track
+
+    def tempo(self, asked: float | None) -> float:
+        """The MIDI's tempo: the one asked for, else the primer's, else DEFAULT_TEMPO."""
+        return next((t for t in (asked, self.primer_tempo) if t is not None), DEFAULT_TEMPO)
+
+    def program(self, asked: int | None) -> int:
+        """The MIDI's program: the one asked for, else the primer's, else 0 (piano)."""
+        return next((p for p in (asked, self.primer_program) if p is not None), 0)
+
+    def from_primer(self, tempo: float | None, program: int | None) -> tuple[str, ...]:
+        """Which of the two the primer gave (not asked for, and its file said)."""
+        tempo_taken = tempo is None and self.primer_tempo is not None
+        program_taken = program is None and self.primer_program is not None
+        return ("tempo",) * tempo_taken + ("program",) * program_taken
 
 
 def sample_pieces(
@@ -116,6 +141,7 @@ def sample_pieces(
         raise ValueError(f"--meter: {first_line(exc)}") from None
     start = kind.read_primer(primer, grid) if primer else None
     primer_steps = 0 if start is None else len(start)
+    sound = primer_sound(primer, grid) if primer else (None, None)
     started = time.perf_counter()
     pieces = kind.sample(
         loaded.model, grid, sampling, start, _progress(progress, sampling, primer_steps)
@@ -123,7 +149,19 @@ def sample_pieces(
     seconds = time.perf_counter() - started
     if start is not None and not keep_primer:
         pieces = kind.strip_primer(pieces, start)
-    return Sampled(kind, grid, pieces, primer_steps, seconds)
+    return Sampled(kind, grid, pieces, primer_steps, seconds, *sound)
+
+
+def primer_sound(path: Path, grid: Grid) -> tuple[float | None, int | None]:
+    """The tempo (BPM) and General MIDI program of a primer file's first tune, where the file
+    says; (None, None) when it cannot tell (the kind has read the primer already)."""
+    from mg.representation import read_file
+
+    try:
+        piece = read_file(path, grid).pieces[0]
+    except (MgError, OSError):  # a text primer that renders no notes, say
+        return None, None
+    return piece.tempo_bpm, piece.program
 
 
 def _set_window(model: Any, family: str, window: int) -> None:

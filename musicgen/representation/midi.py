@@ -26,6 +26,8 @@ class NoteEvents:
     ticks_per_beat: int
     drum_notes: int = 0
     time_signatures: tuple[tuple[int, int, int], ...] = ()  # (tick, numerator, denominator)
+    tempo_bpm: float | None = None  # the first tempo (quarter notes per minute), if any
+    program: int | None = None  # General MIDI program of the first pitched track with notes
 
 
 def check_midi_header(data: bytes, path: str) -> None:
@@ -83,7 +85,7 @@ def parse_midi(data: bytes, path: str) -> NoteEvents:
 
 def score_to_events(score, path: str) -> NoteEvents:
     """Flatten a symusic Score (tick time) into pitched note events."""
-    parts, drums, any_track = [], 0, False
+    parts, drums, any_track, program = [], 0, False, None
     for track in score.tracks:
         any_track = True
         if track.is_drum:
@@ -91,6 +93,7 @@ def score_to_events(score, path: str) -> NoteEvents:
             continue
         if len(track.notes):
             parts.append(track.notes.numpy())
+            program = int(track.program) if program is None else program
     if not parts:
         if drums:
             raise CorpusError(
@@ -110,6 +113,8 @@ def score_to_events(score, path: str) -> NoteEvents:
         ticks_per_beat=int(score.ticks_per_quarter),
         drum_notes=drums,
         time_signatures=tuple((int(s.time), int(s.numerator), int(s.denominator)) for s in sigs),
+        tempo_bpm=round(float(score.tempos[0].qpm), 3) if len(score.tempos) else None,
+        program=program,
     )
 
 

@@ -47,6 +47,8 @@ class Piece:
     stats: dict[str, int] = field(default_factory=dict)
     meter: Meter = field(default_factory=Meter)
     lead: int = 0  # silent steps before a pickup
+    tempo_bpm: float | None = None  # as the file says (MIDI's first tempo, ABC's Q:), if it does
+    program: int | None = None  # General MIDI program of its first pitched track
 
     @property
     def time_signature(self) -> tuple[int, int]:
@@ -122,7 +124,10 @@ def _midi_result(data: bytes, source: str, grid: Grid, pickup: int | None = None
     events = parse_midi(data, source)
     notes, stats = encode_events(events, grid, source)
     notes, meter, lead = place_on_bars(notes, events, grid, pickup)
-    piece = Piece(notes, source, 0, Path(source).stem, None, stats.as_dict(), meter, lead)
+    piece = Piece(
+        notes, source, 0, Path(source).stem, None, stats.as_dict(), meter, lead,
+        events.tempo_bpm, events.program,
+    )  # fmt: skip
     return FileResult(source, [piece], [])
 
 
@@ -178,7 +183,10 @@ def _abc_piece(
     stats.dropped["abc2midi_errors"] = midi[1]
     pickup = round(tune_pickup(inherited, tune.text) * 4 * grid.steps_per_beat)
     notes, meter, lead = place_on_bars(notes, events, grid, pickup)
-    return Piece(notes, source, tune.index, tune.title, tune.text, stats.as_dict(), meter, lead)
+    return Piece(
+        notes, source, tune.index, tune.title, tune.text, stats.as_dict(), meter, lead,
+        events.tempo_bpm, events.program,
+    )  # fmt: skip
 
 
 def _musicxml_result(data: bytes, source: str, grid: Grid) -> FileResult:

@@ -19,7 +19,7 @@ from typing import Any
 
 from mg.errors import CorpusError, MgError, first_line
 from mg.generation.generate import sample_pieces
-from mg.generation.writing import DEFAULT_TEMPO, midi_bytes
+from mg.generation.writing import midi_bytes
 from mg.kinds import kind_of
 from mg.models.saving import LoadedModel
 from mg.representation.grid import Grid
@@ -72,8 +72,8 @@ def answer_one(loaded: LoadedModel, request: GenerateRequest, index: int) -> lis
             raise BadRequest(first_line(exc).removeprefix("--")) from None  # no CLI flag here
     used = UsedOptions(
         **asdict(options),
-        tempo=request.tempo or DEFAULT_TEMPO,
-        program=request.program or 0,
+        tempo=sampled.tempo(request.tempo),  # as `mg generate`: asked, else the primer's
+        program=sampled.program(request.program),
         keep_primer=keep,
         primer_length=sampled.primer_steps,
     )

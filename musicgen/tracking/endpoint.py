@@ -46,8 +46,8 @@ class GenerateRequest(BaseModel):
     pitch_range: str | None = None  # "55:84": only MIDI pitches LOW..HIGH sound
     max_polyphony: int | None = Field(None, ge=1)
     meter: str | None = None  # "6/8": the pieces' time signature (else the grid's)
-    tempo: float | None = Field(None, ge=20, le=400)  # beats per minute of the MIDI (120)
-    program: int | None = Field(None, ge=0, le=127)  # General MIDI instrument (0: piano)
+    tempo: float | None = Field(None, ge=20, le=400)  # BPM of the MIDI (the primer's, else 120)
+    program: int | None = Field(None, ge=0, le=127)  # GM instrument (the primer's, else 0)
     primer: str | None = Field(None, max_length=MAX_PRIMER_CHARS)  # ABC text or base64 MIDI
     keep_primer: bool | None = None  # default true: the primer's bars open the piece
 

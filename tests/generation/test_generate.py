@@ -20,7 +20,7 @@ from mg.kinds.notes import read_primer
 from mg.kinds.text import read_text_primer
 from mg.models import registry
 from mg.models.saving import load_model, save_model
-from mg.representation import read_file
+from mg.representation import notes_to_midi_bytes, read_file
 from tests.fixtures.generation import GRID
 
 SECONDS_PER_STEP = 0.5 / GRID.steps_per_beat  # 120 BPM
@@ -84,12 +84,13 @@ def test_a_primer_is_kept_or_stripped_as_asked(model_folder, generation_corpus, 
         str(model_folder), options(tmp_path / "strip", primer=primer_file, keep_primer=False)
     )
     assert kept.primer_steps == stripped.primer_steps == len(primer)
+    scale = 120.0 / kept.tempo_bpm  # the primer's tempo (see the next test)
     for with_primer, without in zip(kept.pieces, stripped.pieces, strict=True):
         assert mido.MidiFile(with_primer.midi).length == pytest.approx(
-            (len(primer) + 64) * SECONDS_PER_STEP, abs=2 * TICK
+            (len(primer) + 64) * SECONDS_PER_STEP * scale, abs=2 * TICK * scale
         )
         assert mido.MidiFile(without.midi).length == pytest.approx(
-            64 * SECONDS_PER_STEP, abs=2 * TICK
+            64 * SECONDS_PER_STEP * scale, abs=2 * TICK * scale
         )
         head = midi_frames(with_primer.midi)
         assert np.array_equal(head[: len(primer)], primer)
@@ -108,6 +109,25 @@ def test_tempo_and_program_are_written_into_the_midi(model_folder, tmp_path):
     before = pretty_midi.PrettyMIDI(str(default.pieces[0].midi))
     assert [instrument.program for instrument in before.instruments] == [0]
     assert midi.get_end_time() == pytest.approx(2 * before.get_end_time(), rel=1e-3)
+
+
+def test_without_tempo_and_program_the_midi_takes_the_primers(
+    model_folder, generation_corpus, tmp_path
+):
+    primer_file = tmp_path / "flute.mid"
+    notes = read_primer(generation_corpus.midi[1], GRID)
+    primer_file.write_bytes(notes_to_midi_bytes(notes, GRID, tempo_bpm=90.0, program=73))
+    taken = generate(str(model_folder), options(tmp_path / "taken", num=1, primer=primer_file))
+    asked = generate(
+        str(model_folder),
+        options(tmp_path / "asked", num=1, primer=primer_file, tempo_bpm=150.0, program=0),
+    )
+    assert (taken.tempo_bpm, taken.program, taken.from_primer) == (90.0, 73, ("tempo", "program"))
+    assert (asked.tempo_bpm, asked.program, asked.from_primer) == (150.0, 0, ())
+    for result, tempo, program in ((taken, 90.0, 73), (asked, 150.0, 0)):
+        midi = pretty_midi.PrettyMIDI(str(result.pieces[0].midi))
+        assert midi.get_tempo_changes()[1].tolist() == [pytest.approx(tempo, rel=1e-5)]
+        assert [instrument.program for instrument in midi.instruments] == [program]
 
 
 def test_png_beside_each_file(model_folder, tmp_path):
