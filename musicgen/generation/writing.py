@@ -12,10 +12,10 @@ import numpy as np
 from mg.errors import MgError
 from mg.generation import audio
 from mg.representation import notes_to_midi_bytes, read_bytes
+from mg.representation.decode import DEFAULT_TEMPO
 from mg.representation.grid import Grid
 
 END_MARKER = "end"
-DEFAULT_TEMPO = 120.0  # beats per minute of the MIDI (and its audio) unless asked otherwise
 
 
 @dataclass(frozen=True)

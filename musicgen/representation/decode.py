@@ -14,6 +14,8 @@ from mg.representation.encode import ARTICULATED, PRESSED, VELOCITY
 from mg.representation.grid import Grid
 from mg.representation.meter import Meter, grid_meter
 
+DEFAULT_TEMPO = 120.0  # beats (quarter notes) per minute of a MIDI written without one asked
+
 
 def note_spans(notes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """[steps, α, 3] -> (start, end, pitch index, velocity) of every note, sorted by pitch then start."""
@@ -37,7 +39,7 @@ def note_spans(notes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
 def notes_to_midi_bytes(
     notes: np.ndarray,
     grid: Grid,
-    tempo_bpm: float = 120.0,
+    tempo_bpm: float = DEFAULT_TEMPO,
     program: int = 0,
     meter: Meter | None = None,
 ) -> bytes:
@@ -77,7 +79,7 @@ def write_midi(
     notes: np.ndarray,
     path: str | Path,
     grid: Grid,
-    tempo_bpm: float = 120.0,
+    tempo_bpm: float = DEFAULT_TEMPO,
     meter: Meter | None = None,
 ) -> Path:
     """Write a note matrix to `path` as MIDI; returns the path."""
