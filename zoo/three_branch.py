@@ -6,12 +6,15 @@ velocity. `--backbone lstm|gru` switches all three RNNs. The patent's "CTC" loss
 frame-wise target (there is no alignment to marginalise), so the loss is −log p(pressed), the
 NLL of articulated (given pressed) plus a squared velocity error (mg.models.layers.note_loss).
 
-`pitch_skip` (on by default; `model.pitch_skip=False` is the patent's model exactly) adds one
-small map shared by every pitch, from that pitch's [N_t; C_t] (6 numbers) straight to its three
-outputs (the head's `pitch_bias`). Whether a pitch sounds now is the best single predictor of whether it sounds next and
-of whether it is re-struck, but through the patent's stack that fact has to survive two
-recurrent layers that compress all 88 pitches; with the skip the branches learn the music
-instead (measured with and without it: benchmarks/RESULTS-polyphonic.md).
+`pitch_skip` (on by default; `model.pitch_skip=False` is the patent's model exactly) adds the
+pitch network (mg.models.pitch_net), one map shared by every pitch from what surrounds it (the
+pitches `pitch_window` semitones around it in N_t and C_t, a running key profile, RNN₃'s state)
+to its three outputs (the head's `pitch_bias`). Whether a pitch sounds now, whether its
+neighbours do, whether its class belongs to the key: through the patent's stack each such fact
+has to survive recurrent layers that compress all 88 pitches and be learned once per pitch;
+with the pitch network it is learned once, in every key (measured: benchmarks/RESULTS-music.md;
+`pitch_window=0` is the earlier skip from the pitch's own 6 numbers,
+benchmarks/RESULTS-polyphonic.md).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from torch import nn
 
 from mg.models.heads import DEFAULT_HEAD, FrameDistribution, build_head
 from mg.models.layers import make_rnn, note_loss, position_one_hot, zero_state
+from mg.models.pitch_net import PitchNet
 from mg.models.protocol import NoteBatch
 
 
@@ -34,7 +38,9 @@ class ThreeBranchConfig:
     dropout: float = 0.2
     alpha: int = 88  # pitches, from the dataset grid
     gamma: int = 16  # rows of P_t (Grid.position_width), from the dataset grid
-    pitch_skip: bool = True  # [N_t; C_t] of each pitch straight to its outputs (see above)
+    pitch_skip: bool = True  # the pitch network: per-pitch biases from around each pitch
+    pitch_window: int = 12  # semitones each side the pitch network reads (0: the pitch alone)
+    pitch_units: int = 32  # the pitch network's hidden units
     head: str = DEFAULT_HEAD  # output distribution: nade | independent (mg.models.heads)
     head_units: int = 64  # NADE's hidden units K (unused by independent)
 
@@ -60,10 +66,12 @@ class ThreeBranch(nn.Module):
         self.merge_rnn = make_rnn(c.backbone, 6 * c.alpha, c.hidden, c.layers, c.dropout)
         self.dropout = nn.Dropout(c.dropout)
         self.head = build_head(c.head, c.hidden, c.alpha, c.head_units)
-        self.pitch_skip = nn.Linear(6, 3) if c.pitch_skip else None
+        self.pitch_skip = (
+            PitchNet(c.hidden, c.alpha, c.pitch_window, c.pitch_units) if c.pitch_skip else None
+        )
 
     def forward(self, batch: NoteBatch) -> FrameDistribution:
-        output, _ = self._run(batch, (None, None, None))
+        output, _ = self._run(batch, (None, None, None, None))
         return output
 
     def loss(self, batch: NoteBatch, output: FrameDistribution):
@@ -71,7 +79,12 @@ class ThreeBranch(nn.Module):
 
     def initial_state(self, batch_size: int):
         rnns = (self.notes_rnn, self.context_rnn, self.merge_rnn)
-        return tuple(zero_state(rnn, batch_size) for rnn in rnns)
+        states = tuple(zero_state(rnn, batch_size) for rnn in rnns)
+        weight = self.notes_out.weight
+        memory = (
+            None if self.pitch_skip is None else self.pitch_skip.initial_memory(batch_size, weight)
+        )
+        return (*states, memory)
 
     def step(self, state, frame: NoteBatch):
         """One frame (T = 1) in, the distribution of the next frame out."""
@@ -87,11 +100,11 @@ class ThreeBranch(nn.Module):
             [self.notes_out(self.dropout(notes_h)), self.context_out(self.dropout(context_h))], -1
         )
         merged_h, merged_state = self.merge_rnn(merged, state[2])
-        skip = None
+        features, skip, memory = self.dropout(merged_h), None, None
         if self.pitch_skip is not None:
-            skip = self.pitch_skip(torch.cat([batch.notes, batch.context], dim=-1))
-        output = self.head(self.dropout(merged_h), skip)
-        return output, (notes_state, context_state, merged_state)
+            skip, memory = self.pitch_skip(batch.notes, batch.context, features, state[3])
+        output = self.head(features, skip)
+        return output, (notes_state, context_state, merged_state, memory)
 
 
 def build(config: ThreeBranchConfig) -> ThreeBranch:

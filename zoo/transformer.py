@@ -4,8 +4,8 @@ Each frame t is one token: its note matrix N_t, its context C_t (both α × 3, f
 bar position P_t, projected to `hidden` numbers. A decoder-only stack of pre-norm blocks (causal
 self-attention through torch's `scaled_dot_product_attention`, then a feed-forward layer) reads
 the frames so far; the last block's output at t predicts frame t+1 exactly as the recurrent
-families do (the same output heads, loss and sampler), with the same per-pitch skip from
-[N_t; C_t].
+families do (the same output heads, loss and sampler, and the same pitch network,
+mg.models.pitch_net).
 
 Positions are relative (rotary embeddings on queries and keys), so attention depends on how far
 back a frame is, never on its absolute index: the model generates past its training length.
@@ -29,6 +29,7 @@ from torch.nn import functional as F
 
 from mg.models.heads import DEFAULT_HEAD, FrameDistribution, build_head
 from mg.models.layers import note_loss, position_one_hot
+from mg.models.pitch_net import PitchNet
 from mg.models.protocol import NoteBatch
 
 
@@ -44,7 +45,9 @@ class TransformerConfig:
     rope_base: float = 10000.0
     alpha: int = 88  # pitches, from the dataset grid
     gamma: int = 16  # rows of P_t (Grid.position_width), from the dataset grid
-    pitch_skip: bool = True  # [N_t; C_t] of each pitch straight to its outputs (as three-branch)
+    pitch_skip: bool = True  # the pitch network (mg.models.pitch_net), as in three-branch
+    pitch_window: int = 12  # semitones each side the pitch network reads (0: the pitch alone)
+    pitch_units: int = 32  # the pitch network's hidden units
     head: str = DEFAULT_HEAD  # output distribution: nade | independent (mg.models.heads)
     head_units: int = 64  # NADE's hidden units K (unused by independent)
 
@@ -151,24 +154,30 @@ class Transformer(nn.Module):
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.layers))
         self.norm = nn.LayerNorm(c.hidden)
         self.head = build_head(c.head, c.hidden, c.alpha, c.head_units)
-        self.pitch_skip = nn.Linear(6, 3) if c.pitch_skip else None
+        self.pitch_skip = (
+            PitchNet(c.hidden, c.alpha, c.pitch_window, c.pitch_units) if c.pitch_skip else None
+        )
 
     def forward(self, batch: NoteBatch) -> FrameDistribution:
         x = self._embed(batch)
         cos, sin = self._rotary(torch.arange(x.shape[1], device=x.device))
         for block in self.blocks:
             x = block(x, cos, sin, self.config.window)
-        return self._output(x, batch)
+        return self._output(x, batch, None)[0]
 
     def loss(self, batch: NoteBatch, output: FrameDistribution):
         return note_loss(batch, output)
 
     def initial_state(self, batch_size: int):
-        """An empty cache per layer and the index of the next frame."""
+        """An empty cache per layer, the index of the next frame and the pitch network's key
+        memory."""
         c = self.config
         weight = self.embed.weight
         shape = (len(self.blocks), 2, batch_size, c.heads, c.window, c.hidden // c.heads)
-        return {"cache": weight.new_zeros(shape), "t": 0}
+        memory = (
+            None if self.pitch_skip is None else self.pitch_skip.initial_memory(batch_size, weight)
+        )
+        return {"cache": weight.new_zeros(shape), "t": 0, "memory": memory}
 
     def step(self, state, frame: NoteBatch):
         """One frame (T = 1) in, the distribution of the next frame out; O(window) per step."""
@@ -178,7 +187,8 @@ class Transformer(nn.Module):
         slot, filled = t % self.config.window, min(t + 1, self.config.window)
         for layer, block in enumerate(self.blocks):
             x = block.step(x, cos, sin, state["cache"][layer], slot, filled)
-        return self._output(x, frame), {"cache": state["cache"], "t": t + 1}
+        output, memory = self._output(x, frame, state["memory"])
+        return output, {"cache": state["cache"], "t": t + 1, "memory": memory}
 
     def _embed(self, batch: NoteBatch) -> torch.Tensor:
         position = position_one_hot(batch.position, self.config.gamma)[..., 0]
@@ -189,11 +199,11 @@ class Transformer(nn.Module):
         c = self.config
         return rotary_tables(positions, c.hidden // c.heads, c.rope_base)
 
-    def _output(self, x: torch.Tensor, batch: NoteBatch) -> FrameDistribution:
-        skip = None
+    def _output(self, x: torch.Tensor, batch: NoteBatch, memory: torch.Tensor | None):
+        features, skip = self.norm(x), None
         if self.pitch_skip is not None:
-            skip = self.pitch_skip(torch.cat([batch.notes, batch.context], dim=-1))
-        return self.head(self.norm(x), skip)
+            skip, memory = self.pitch_skip(batch.notes, batch.context, features, memory)
+        return self.head(features, skip), memory
 
 
 def build(config: TransformerConfig) -> Transformer:

@@ -58,7 +58,11 @@ def test_step_with_the_cache_reproduces_forward_within_1e_5(preset):
     with torch.no_grad():
         whole = score(model(batch), frames)
         stepped = stepped_scores(model, batch, frames)
-    assert (stepped - whole).abs().max().item() <= 1e-5
+    assert (stepped - whole)[..., 1:].abs().max().item() <= 1e-5  # every conditional logit
+    # log p of a frame sums 88 conditionals (|log p| near 90 on these random frames): float32
+    # logits 1e-6 apart add up, so it is held to 1e-5 of its size
+    difference = (stepped - whole)[..., 0].abs() / whole[..., 0].abs().clamp_min(1.0)
+    assert difference.max().item() <= 1e-5
 
 
 def test_past_the_window_step_and_forward_agree_on_the_same_band():
@@ -72,9 +76,11 @@ def test_past_the_window_step_and_forward_agree_on_the_same_band():
 
 
 def test_positions_are_relative_one_layer_sees_exactly_the_last_window_frames():
-    """With one layer, step t depends on frames t-W+1..t only, wherever they sit in the piece."""
+    """With one layer, step t depends on frames t-W+1..t only, wherever they sit in the piece
+    (the attention's band: the pitch network's key memory, a recurrence that remembers further
+    back, is left out here)."""
     window, steps = 8, 30
-    model = model_of("tiny", window=window, layers=1)
+    model = model_of("tiny", window=window, layers=1, pitch_window=0)
     batch, frames = random_frames(steps), probe(steps)
     with torch.no_grad():
         stepped = stepped_scores(model, batch, frames)
