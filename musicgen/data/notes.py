@@ -255,5 +255,22 @@ def shuffled(rows: Iterable, size: int, rng: random.Random) -> Iterator:
 
 
 def to_batch(collated: dict[str, torch.Tensor]) -> NoteBatch:
-    """The DataLoader's collated dict -> the protocol's NoteBatch."""
-    return NoteBatch(collated["notes"], collated["context"], collated["position"])
+    """The DataLoader's collated dict -> the protocol's NoteBatch, its mask from `music_mask`."""
+    notes = collated["notes"]
+    return NoteBatch(notes, collated["context"], collated["position"], music_mask(notes))
+
+
+def music_mask(notes: torch.Tensor) -> torch.Tensor:
+    """[B, T] bool: the frames of each segment up to its last sounding frame and the one after
+    it (the release of the last note); the silence after that is not scored.
+
+    A piece's last segment is padded with silence to T steps (mg.representation.segment), and
+    short pieces are mostly padding: folk tunes of 16-32 bars in 16-bar segments left a fifth
+    of all frames silent after the music. Scored, that silence taught a model that silence
+    lasts, and its samples fell silent for bars at a time. A real final rest inside a longer
+    piece is lost with it, which costs little (the next segment starts at a bar line inside).
+    """
+    sounding = notes[..., 0].amax(-1) > 0  # [B, T]
+    steps = torch.arange(1, notes.shape[1] + 1, device=notes.device)
+    last = (sounding * steps).amax(-1, keepdim=True)  # 1 + index of the last sounding frame
+    return steps <= last + 1

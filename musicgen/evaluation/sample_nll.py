@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from mg.data.notes import music_mask
 from mg.models.protocol import NoteBatch, model_notes
 from mg.representation.context import context_matrix
 from mg.representation.grid import Grid
@@ -23,20 +24,17 @@ from mg.representation.position import position_index
 
 def piece_batches(pieces: np.ndarray, grid: Grid, batch_size: int) -> list[NoteBatch]:
     """Pieces [K, T, α, 3] uint8 -> NoteBatches as the data loader gives them (the context
-    from silence before each piece, positions from its first step)."""
+    from silence before each piece, positions from its first step, the silence after the last
+    note unscored)."""
     batches = []
     for start in range(0, len(pieces), batch_size):
         chunk = pieces[start : start + batch_size]
         notes = model_notes(chunk)
         context = np.stack([context_matrix(p, grid.steps_per_beat) for p in chunk])
         position = np.stack([position_index(len(p), grid) for p in chunk]).astype(np.int64)
-        batches.append(
-            NoteBatch(
-                torch.from_numpy(notes),
-                torch.from_numpy(context.astype(np.float32)),
-                torch.from_numpy(position),
-            )
-        )
+        notes = torch.from_numpy(notes)
+        context = torch.from_numpy(context.astype(np.float32))
+        batches.append(NoteBatch(notes, context, torch.from_numpy(position), music_mask(notes)))
     return batches
 
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from mg.data.notes import Dataset, SegmentStream, to_batch
+from mg.data.notes import Dataset, SegmentStream, music_mask, to_batch
 from mg.data.schema import SCHEMA_VERSION, SegmentRow, segments_table
 from mg.errors import DatasetError
 from mg.representation import (
@@ -210,3 +210,22 @@ def test_shard_of_another_grid_is_named(dataset_root, tmp_path):
     pq.write_table(segments_table([], Grid(bars=2)), root / "train" / "part-z.parquet")
     with pytest.raises(DatasetError, match="part-z.parquet: shard grid differs"):
         SegmentStream(Dataset.open(root), "train")
+
+
+def test_the_silence_padding_a_last_segment_is_not_scored(dataset_root):
+    """Every sounding frame and the release after the last note count; the padding does not."""
+    dataset = Dataset.open(dataset_root)
+    rows = DataLoader(SegmentStream(dataset, "train"), batch_size=64)
+    batches = [to_batch(collated) for collated in rows]
+    notes = torch.cat([b.notes for b in batches])
+    mask = torch.cat([b.mask for b in batches])
+    sounding = notes[..., 0].amax(-1) > 0
+    assert mask[sounding].all()
+    padded = ~mask
+    assert padded.any(), "the fixture corpus has a piece shorter than its segments"
+    assert not sounding[padded].any()
+    first_masked = padded.float().argmax(-1)[padded.any(-1)]
+    rows_padded = padded.any(-1).nonzero().squeeze(-1)
+    assert sounding[rows_padded, first_masked - 2].all()  # the last note, then its release
+    assert not sounding[rows_padded, first_masked - 1].any()
+    assert music_mask(notes).equal(mask)
