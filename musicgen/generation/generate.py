@@ -74,22 +74,17 @@ def generate(uri: str, options: GenerateOptions) -> GenerateResult:
     sampled = sample_pieces(
         loaded, options.sampling, options.primer, options.keep_primer, options.progress
     )
-    options.out.mkdir(parents=True, exist_ok=True)
     stem = f"{source.name}-s{options.sampling.seed}"
     tempo, program = sampled.tempo(options.tempo_bpm), sampled.program(options.program)
     outputs = Outputs(options.png, options.wav, tempo, program)
-    kind = sampled.kind
-    written = [
-        kind.write(piece, sampled.grid, options.out / f"{stem}-{i}", outputs)
-        for i, piece in enumerate(sampled.pieces)
-    ]
+    written = sampled.write(options.out, lambda i: f"{stem}-{i}", outputs)
     return GenerateResult(
         source,
         loaded.family.name,
         written,
         sampled.primer_steps,
         sampled.seconds,
-        kind.parsed(written),
+        sampled.kind.parsed(written),
         tempo,
         program,
         sampled.from_primer(options.tempo_bpm, options.program),
@@ -115,6 +110,16 @@ class Sampled:
     def program(self, asked: int | None) -> int:
         """The MIDI's program: the one asked for, else the primer's, else 0 (piano)."""
         return next((p for p in (asked, self.primer_program) if p is not None), 0)
+
+    def write(
+        self, out: Path, name: Callable[[int], str], outputs: Outputs
+    ) -> list[GeneratedPiece]:
+        """Each piece's files in `out` (made if missing), piece i under the stem `name(i)`."""
+        out.mkdir(parents=True, exist_ok=True)
+        return [
+            self.kind.write(piece, self.grid, out / name(i), outputs)
+            for i, piece in enumerate(self.pieces)
+        ]
 
     def from_primer(self, tempo: float | None, program: int | None) -> tuple[str, ...]:
         """Which of the two the primer gave (not asked for, and its file said)."""

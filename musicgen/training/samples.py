@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from mg.generation.generate import sample_pieces
 from mg.generation.writing import Outputs
 from mg.kinds import kind_of
 from mg.models.saving import load_model
@@ -20,13 +21,9 @@ def write_samples(model_folder: Path, out: Path, count: int, seed: int) -> list[
     if count < 1:
         return []
     loaded = load_model(model_folder)
-    kind, grid = kind_of(loaded.family), loaded.grid
-    out.mkdir(parents=True, exist_ok=True)
-    pieces = kind.sample(loaded.model, grid, kind.piece_options(grid, count, seed))
-    outputs = Outputs(png=_can_plot())
-    written = [
-        kind.write(piece, grid, out / f"sample-{i:02d}", outputs) for i, piece in enumerate(pieces)
-    ]
+    sampling = kind_of(loaded.family).piece_options(loaded.grid, count, seed)
+    sampled = sample_pieces(loaded, sampling)  # as `mg generate` samples
+    written = sampled.write(out, lambda i: f"sample-{i:02d}", Outputs(png=_can_plot()))
     return [path for piece in written for path in piece.files]
 
 
