@@ -44,13 +44,17 @@ class PitchNet(nn.Module):
         if window == 0:
             self.own = nn.Linear(6, 3)
             return
-        scales = torch.tensor(HALF_LIVES)
+        # The constant buffers are computed on the CPU even when the model is built on the meta
+        # device for its shapes (mg.models.checks.shapes_only): the same values, and no meta
+        # kernels, whose first use imports torch's compiler stack (seconds of `mg generate`).
+        scales = torch.tensor(HALF_LIVES, device="cpu")
         self.register_buffer("decay", 0.5 ** (1.0 / scales), persistent=False)
         self.vicinity = nn.Conv1d(6, units, 2 * window + 1, padding=window)
         self.memory = nn.Linear(PITCH_CLASSES * len(HALF_LIVES), units, bias=False)
         self.time = nn.Linear(features, units, bias=False)
         self.out = nn.Linear(units, 3)
-        pitch = torch.arange(alpha)[:, None] + torch.arange(PITCH_CLASSES)[None]
+        classes = torch.arange(PITCH_CLASSES, device="cpu")[None]
+        pitch = torch.arange(alpha, device="cpu")[:, None] + classes
         self.register_buffer("relative", pitch % PITCH_CLASSES, persistent=False)  # [α, 12]
 
     def initial_memory(self, batch_size: int, like: torch.Tensor) -> torch.Tensor | None:
