@@ -261,16 +261,19 @@ def to_batch(collated: dict[str, torch.Tensor]) -> NoteBatch:
 
 
 def music_mask(notes: torch.Tensor) -> torch.Tensor:
-    """[B, T] bool: the frames of each segment up to its last sounding frame and the one after
-    it (the release of the last note); the silence after that is not scored.
+    """[B, T] bool: the frames of each segment from its first sounding frame to the one after its
+    last (the release of the last note); the silence before and after is not scored.
 
     A piece's last segment is padded with silence to T steps (mg.representation.segment), and
     short pieces are mostly padding: folk tunes of 16-32 bars in 16-bar segments left a fifth
-    of all frames silent after the music. Scored, that silence taught a model that silence
-    lasts, and its samples fell silent for bars at a time. A real final rest inside a longer
-    piece is lost with it, which costs little (the next segment starts at a bar line inside).
+    of all frames silent after the music; a first segment starts at a bar line, before its
+    pickup. Scored, that silence taught a model that silence lasts, and its samples fell silent
+    for bars at a time. The first note is still scored (predicted from the silence before it),
+    and rests inside the music are scored as music; a final rest inside a longer piece is lost,
+    which costs little (the next segment starts at a bar line inside it).
     """
     sounding = notes[..., 0].amax(-1) > 0  # [B, T]
     steps = torch.arange(1, notes.shape[1] + 1, device=notes.device)
     last = (sounding * steps).amax(-1, keepdim=True)  # 1 + index of the last sounding frame
-    return steps <= last + 1
+    first = torch.where(sounding, steps, notes.shape[1] + 1).amin(-1, keepdim=True)
+    return (steps >= first) & (steps <= last + 1)

@@ -212,20 +212,22 @@ def test_shard_of_another_grid_is_named(dataset_root, tmp_path):
         SegmentStream(Dataset.open(root), "train")
 
 
-def test_the_silence_padding_a_last_segment_is_not_scored(dataset_root):
-    """Every sounding frame and the release after the last note count; the padding does not."""
+def test_the_silence_before_the_first_note_and_after_the_last_is_not_scored(dataset_root):
+    """Every frame from a segment's first note to the release of its last counts, rests inside
+    included; the padding of a last segment and the bar before a pickup do not."""
     dataset = Dataset.open(dataset_root)
     rows = DataLoader(SegmentStream(dataset, "train"), batch_size=64)
     batches = [to_batch(collated) for collated in rows]
-    notes = torch.cat([b.notes for b in batches])
-    mask = torch.cat([b.mask for b in batches])
-    sounding = notes[..., 0].amax(-1) > 0
-    assert mask[sounding].all()
-    padded = ~mask
-    assert padded.any(), "the fixture corpus has a piece shorter than its segments"
-    assert not sounding[padded].any()
-    first_masked = padded.float().argmax(-1)[padded.any(-1)]
-    rows_padded = padded.any(-1).nonzero().squeeze(-1)
-    assert sounding[rows_padded, first_masked - 2].all()  # the last note, then its release
-    assert not sounding[rows_padded, first_masked - 1].any()
-    assert music_mask(notes).equal(mask)
+    notes = torch.cat([b.notes for b in batches]).numpy()
+    mask = torch.cat([b.mask for b in batches]).numpy()
+    leading = trailing = inner_rests = 0
+    for row, kept in zip(notes, mask, strict=True):
+        sounding = np.flatnonzero(row[..., 0].any(-1))
+        expected = np.zeros(len(row), dtype=bool)
+        expected[sounding.min() : sounding.max() + 2] = True
+        assert (kept == expected).all()
+        leading += sounding.min() > 0
+        trailing += sounding.max() + 2 < len(row)
+        inner_rests += (~row[sounding.min() : sounding.max(), :, 0].any(-1)).sum()
+    assert leading and trailing and inner_rests  # the fixture corpus has all three
+    assert music_mask(torch.from_numpy(notes)).numpy().tolist() == mask.tolist()

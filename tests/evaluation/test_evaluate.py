@@ -40,8 +40,9 @@ def store(model_store):
 
 def reference_nll(folder, dataset, split) -> float:
     """The published metric written out by hand: Bernoulli NLL of the pressed column summed
-    over pitches, averaged over every predicted frame of every segment up to the release of its
-    last note (the padding after it is not scored; float64)."""
+    over pitches, averaged over every predicted frame of every segment from its first note to the
+    release of its
+    last note (the silence before its first note and after that is not scored; float64)."""
     model = load_model(folder).model
     total, frames = 0.0, 0
     for shard in Dataset.open(dataset).shards(split):
@@ -60,24 +61,26 @@ def reference_nll(folder, dataset, split) -> float:
                 distribution = model(batch).time_slice(slice(None, -1))
                 logits = distribution.conditionals(batch.notes[:, 1:]).pressed_logits[0].double()
             target = torch.from_numpy(notes[1:, :, 0] > 0).double()
-            scored = scored_targets(notes)
+            first, stop = scored_targets(notes)
             nll = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-            total += float(nll[:scored].sum())
-            frames += scored
+            total += float(nll[first - 1 : stop - 1].sum())  # row i predicts frame i + 1
+            frames += stop - first
     return total / frames
 
 
-def scored_targets(notes: np.ndarray) -> int:
-    """Predicted frames of a segment that are scored: frames 1 … (last sounding frame + 1)."""
-    last = np.flatnonzero(notes[..., 0].any(-1)).max()
-    return min(len(notes) - 1, int(last) + 1)
+def scored_targets(notes: np.ndarray) -> tuple[int, int]:
+    """The frames of a segment that are scored as targets, [first, stop): from its first
+    sounding frame (frame 0 is never a target) to the one after its last."""
+    sounding = np.flatnonzero(notes[..., 0].any(-1))
+    return max(1, int(sounding.min())), min(len(notes), int(sounding.max()) + 2)
 
 
 def scored_frames(dataset, split) -> int:
     return sum(
-        scored_targets(notes)
+        stop - first
         for shard in Dataset.open(dataset).shards(split)
         for notes in table_arrays(pq.read_table(shard))["notes"]
+        for first, stop in [scored_targets(notes)]
     )
 
 
