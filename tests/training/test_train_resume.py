@@ -31,8 +31,9 @@ def command(data: Path, uri: str, experiment: str) -> list[str]:
     return args + ["--experiment", experiment, "--tracking-uri", uri]
 
 
-def first_checkpoint(experiment: str, process: subprocess.Popen, timeout: float = 90) -> str:
-    """The run id, once the run has uploaded its first checkpoint."""
+def first_checkpoint(experiment: str, process: subprocess.Popen, timeout: float = 600) -> str:
+    """The run id, once the run has uploaded its first checkpoint (a deadline, not a speed test:
+    a 90-second one ran out with the start-up and first epoch on a machine at load 10-15)."""
     client, deadline = MlflowClient(), time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()[1].decode()[-2000:]
