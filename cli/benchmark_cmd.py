@@ -66,8 +66,16 @@ def polyphonic(
         float, typer.Option(help="Training minutes for the whole command, shared by the models.")
     ] = 60.0,
     frames_per_batch: Annotated[
-        int, typer.Option(help="Real frames per batch (whole pieces).")
+        int, typer.Option(help="Real frames per batch (per chunk step with --chunk).")
     ] = 256,
+    chunk: Annotated[
+        int,
+        typer.Option(
+            help="Train in chunks of this many frames, the recurrent state carried across a "
+            "piece's chunks (truncated back-propagation; 0: whole pieces). Validation and test "
+            "stay on whole pieces."
+        ),
+    ] = 128,
     lr: Annotated[
         float,
         typer.Option(
@@ -130,6 +138,7 @@ def polyphonic(
             max_epochs=epochs,
             budget_seconds=time_budget * 60,
             frames_per_batch=frames_per_batch,
+            chunk=chunk,
             learning_rate=lr,
             transpose=transpose,
             patience=patience,

@@ -59,6 +59,10 @@ class PianorollRnn(nn.Module):
         output, _ = self._run(batch, None)
         return output
 
+    def forward_from(self, state, batch: NoteBatch):
+        """`forward` continued from `state` (None: the initial state); mg.models.protocol."""
+        return self._run(batch, state)
+
     def loss(self, batch: NoteBatch, output: FrameDistribution):
         return note_loss(batch, output)
 

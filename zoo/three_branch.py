@@ -74,6 +74,10 @@ class ThreeBranch(nn.Module):
         output, _ = self._run(batch, (None, None, None, None))
         return output
 
+    def forward_from(self, state, batch: NoteBatch):
+        """`forward` continued from `state` (None: the initial state); mg.models.protocol."""
+        return self._run(batch, (None, None, None, None) if state is None else state)
+
     def loss(self, batch: NoteBatch, output: FrameDistribution):
         return note_loss(batch, output)
 

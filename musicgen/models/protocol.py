@@ -95,6 +95,18 @@ class SequenceModel(Protocol):
 
 
 @runtime_checkable
+class CarriesState(Protocol):
+    """A recurrent family that can continue a sequence (truncated back-propagation through
+    time: the polyphonic benchmark trains long pieces in chunks with it). Optional: a family
+    without it (the transformer) trains on whole sequences."""
+
+    def forward_from(self, state: Any, batch: Any) -> tuple[Any, Any]:
+        """`forward` over `batch` starting from `state` (None: the initial state), and the
+        state after the batch's last step: `forward_from(None, b)[0]` is `forward(b)`, and
+        two halves run one after the other, the state passed on, give the whole's output."""
+
+
+@runtime_checkable
 class LatentModel(Protocol):
     """A family with a latent space over whole segments (music-vae): its input kind is
     "segments" (mg.kinds), and mg.generation.latent samples, varies and interpolates with it.

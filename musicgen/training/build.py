@@ -36,9 +36,13 @@ def build_session(
     loaders: tuple[Any, Any | None],
     placement: Placement,
     work: Path,
+    forward: torch.nn.Module | None = None,
 ) -> Session:
     """A session over `loaders` (train, and valid on rank 0): AdamW (weight_decay 0 is Adam),
-    a GradScaler for CUDA float16, the DDP wrapper, and the planned number of steps."""
+    a GradScaler for CUDA float16, the DDP wrapper, and the planned number of steps.
+
+    `forward`: the module the training step calls, holding the model and no other parameter
+    (default the model; the benchmark's chunks call a state carrier); DDP wraps it."""
     train = config.train
     train_loader, valid_loader = loaders
     batches = distributed.all_min(train_loader.batches, placement)
@@ -54,7 +58,7 @@ def build_session(
     if train.max_steps:
         planned = min(planned, train.max_steps)
     family = registry.get(config.family)
-    forward = distributed.wrap(model, placement)
+    forward = distributed.wrap(model if forward is None else forward, placement)
     return Session(
         config, family, kind, model, forward, optimizer, scaler, train_loader, valid_loader,
         placement, LoopState(), work, planned,

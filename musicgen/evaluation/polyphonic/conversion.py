@@ -61,8 +61,14 @@ def collate(pieces: list[dict[str, np.ndarray]]) -> NoteBatch:
     return NoteBatch(*tensors)
 
 
-def length_batches(lengths: list[int], frames_per_batch: int, rng: np.random.Generator | None):
-    """Indices grouped by similar length (little padding), ~frames_per_batch real frames each.
+def length_batches(
+    lengths: list[int],
+    frames_per_batch: int,
+    rng: np.random.Generator | None,
+    chunk: int = 0,
+):
+    """Indices grouped by similar length (little padding), ~frames_per_batch real frames each
+    (with `chunk`, a piece counts at most `chunk` frames: the frames of one chunk step).
 
     With `rng` the order within equal lengths and the order of batches are shuffled.
     """
@@ -71,7 +77,7 @@ def length_batches(lengths: list[int], frames_per_batch: int, rng: np.random.Gen
     batches, current, frames = [], [], 0
     for index in order:
         current.append(int(index))
-        frames += lengths[index]
+        frames += min(lengths[index], chunk) if chunk else lengths[index]
         if frames >= frames_per_batch:
             batches.append(current)
             current, frames = [], 0

@@ -36,8 +36,9 @@ def merge_results(store: Path, dataset: str, results: list, settings: dict, comm
     entry = data.setdefault(dataset, {"models": {}})
     stamp = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, Python {platform.python_version()}"
     for result in results:
-        row = {k: v for k, v in asdict(result).items() if k != "config"}
-        row |= {"settings": settings, "command": command, "when": stamp, "config": result.config}
+        row = {k: v for k, v in asdict(result).items() if k not in ("config", "chunk")}
+        trained = settings | {"chunk": result.chunk} if "chunk" in settings else settings
+        row |= {"settings": trained, "command": command, "when": stamp, "config": result.config}
         entry["models"][result.label] = row
     store.parent.mkdir(parents=True, exist_ok=True)
     store.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
@@ -81,7 +82,14 @@ def dataset_section(dataset: str, models: dict, notes: list[str] = ()) -> str:
     return "\n".join(lines) + "\n"
 
 
-SETTINGS_SHOWN = ("learning_rate", "frames_per_batch", "transpose", "patience", "budget_seconds")
+SETTINGS_SHOWN = (
+    "learning_rate",
+    "frames_per_batch",
+    "chunk",
+    "transpose",
+    "patience",
+    "budget_seconds",
+)
 
 
 def _settings_notes(models: dict) -> list[str]:

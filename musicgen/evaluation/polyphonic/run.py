@@ -7,6 +7,11 @@ transposed by a random shift in −k…+k semitones every epoch (validation and 
 published), Adam (AdamW without decay) at a learning rate that halves when validation stops
 improving, early stopping on validation, and a wall-clock budget per model. The best-validation
 weights are then scored once on the test split.
+
+Long pieces train in chunks (`Settings.chunk` frames, truncated back-propagation with the
+recurrent state carried across a piece's chunks and reset between pieces:
+mg.evaluation.polyphonic.chunks), so a batch holds many pieces; a family that carries no state
+(the transformer) trains on whole pieces. Validation and test are always on whole pieces.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mg.evaluation.polyphonic.chunks import StateCarrier, carries_state, check_chunk
 from mg.evaluation.polyphonic.loaders import Splits, load
 from mg.evaluation.polyphonic.markov import fit_markov
 from mg.evaluation.polyphonic.nll import model_nll, prepare
@@ -65,6 +71,10 @@ class Settings:
     patience: int = 12
     clip: float = 1.0
     seed: int = 0
+    chunk: int = 128  # frames per training chunk, 0: whole pieces (polyphonic.chunks)
+
+    def __post_init__(self) -> None:
+        check_chunk(self.chunk)
 
     def params(self) -> dict:
         values = {k: v for k, v in asdict(self).items() if k != "grid"}
@@ -86,6 +96,7 @@ class Result:
     curve: list[float] = field(default_factory=list)
     run_id: str | None = None
     config: dict = field(default_factory=dict)
+    chunk: int = 0  # frames per training chunk it trained with (0: whole pieces)
 
 
 def model_label(family: str, config: dict) -> str:
@@ -216,12 +227,16 @@ def run_model(
     model = build_model(config, placement.device)
     set_pressed_prior(model, splits.train)
     label = model_label(spec.family, asdict(config.model))
+    if settings.chunk and not carries_state(model):
+        say(f"{label}: trains on whole pieces (it carries no recurrent state across chunks)")
+        settings = replace(settings, chunk=0)
     params = {k: v for k, v in config.params().items() if not k.startswith("train.")}
     params |= settings.params() | {"data": splits.source}
     tracked = tracker.run(label, params) if tracker else contextlib.nullcontext()
     with tracked as run, tempfile.TemporaryDirectory(prefix="mg-bench-") as work:
         loaders = piece_loaders(splits, settings, placement)
-        session = build_session(config, PIECES, model, loaders, placement, Path(work))
+        carrier = StateCarrier(model) if settings.chunk else None
+        session = build_session(config, PIECES, model, loaders, placement, Path(work), carrier)
         trained = fit(session, EpochLines(say) if run else Quiet(), run)
         if run is None:
             return None
@@ -237,6 +252,7 @@ def run_model(
             [epoch["valid/nll_frame"] for epoch in session.state.history],
             run.run_id,
             asdict(config.model),
+            settings.chunk,
         )
         log_figures(run, result)
     say(f"{label}: valid {result.valid_nll:.3f}, test {result.test_nll:.3f}")
@@ -246,13 +262,14 @@ def run_model(
 def piece_loaders(
     splits: Splits, settings: Settings, placement: Placement
 ) -> tuple[PieceLoader, PieceLoader | None]:
-    """This process's training pieces (its share of every epoch's batches), and on rank 0 the
-    validation pieces."""
+    """This process's training pieces (its share of every epoch's batches, in chunks when
+    `settings.chunk`), and on rank 0 the validation pieces (whole)."""
     rng = np.random.default_rng(settings.seed)
     rank, world = placement.rank, placement.world_size
     train = PieceLoader(
-        splits.train, settings.grid, settings.frames_per_batch, settings.transpose, rng, rank, world
-    )
+        splits.train, settings.grid, settings.frames_per_batch, settings.transpose, rng, rank,
+        world, settings.chunk,
+    )  # fmt: skip
     if not placement.is_main:
         return train, None
     return train, PieceLoader(splits.valid, settings.grid, VALID_FRAMES_PER_BATCH)

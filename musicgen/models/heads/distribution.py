@@ -67,8 +67,9 @@ class FrameDistribution(Protocol):
     def log_prob(self, frame: torch.Tensor) -> torch.Tensor:
         """log p(pressed roll of `frame`) [B, T], exact (nats; the benchmark's −NLL)."""
 
-    def time_slice(self, steps: slice) -> FrameDistribution:
-        """The distributions of some steps (e.g. `slice(None, -1)`: all but the last)."""
+    def time_slice(self, steps: slice | torch.Tensor) -> FrameDistribution:
+        """The distributions of some steps (e.g. `slice(None, -1)`: all but the last; or a
+        1-D tensor of step indices, which may repeat a step)."""
 
     def sample(self, generator: torch.Generator, controls: Controls) -> NoteSample:
         """Draw the frame after the last step of every row, obeying `controls`."""
