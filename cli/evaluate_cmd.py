@@ -25,6 +25,16 @@ def evaluate(
     ] = 16,
     seed: Annotated[int, typer.Option(help="Seed of the generated pieces.")] = 0,
     batch_size: Annotated[int, typer.Option(min=1, help="Segments per batch.")] = 16,
+    temperature: Annotated[
+        float,
+        typer.Option(
+            min=1e-6, help="Sampling temperature of the generated pieces (as mg generate)."
+        ),
+    ] = 1.0,
+    top_p: Annotated[
+        float,
+        typer.Option(min=1e-6, max=1.0, help="Top-p of the generated pieces (as mg generate)."),
+    ] = 1.0,
     tracking_uri: Annotated[
         str | None,
         typer.Option(help="MLflow tracking URI (else MLFLOW_TRACKING_URI, else ./mlflow.db)."),
@@ -34,7 +44,15 @@ def evaluate(
     from mg.evaluation.evaluate import EvaluateOptions, format_table, log_evaluation
     from mg.evaluation.evaluate import evaluate as evaluate_model
 
-    options = EvaluateOptions(split, num, seed, batch_size, tracking_uri=tracking_uri)
+    options = EvaluateOptions(
+        split,
+        num,
+        seed,
+        batch_size,
+        tracking_uri=tracking_uri,
+        temperature=temperature,
+        top_p=top_p,
+    )
     quiet_mlflow()
     with one_line_errors():
         result = evaluate_model(model_uri, str(data), options)

@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -40,6 +40,8 @@ class EvaluateOptions:
     max_reference: int = 512  # segments of the split whose statistics are computed
     max_corpus: int = 20_000  # training segments the copy check searches
     tracking_uri: str | None = None
+    temperature: float = 1.0  # sampling of the generated pieces, as `mg generate` takes it
+    top_p: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ def evaluate(uri: str, data: str, options: EvaluateOptions) -> Evaluation:
         len(pieces),
         len(reference),
         copy,
-        _caps(options, len(pieces), len(reference), dataset, corpus_total),
+        _caps(options, len(pieces), len(reference), dataset, corpus_total) + sampling_note(options),
         sample_metrics(loaded.model, kind_of(loaded.family), pieces, grid, options.batch_size),
         piece_steps=grid.segment_steps,
     )
@@ -128,11 +130,22 @@ def split_metrics(
 def generated_pieces(loaded: LoadedModel, grid: Grid, options: EvaluateOptions) -> np.ndarray:
     """K pieces of one segment each [K, T, α, 3] (text families: the tunes that parse)."""
     kind = kind_of(loaded.family)
-    sampling = kind.piece_options(grid, options.num, options.seed)
+    sampling = replace(
+        kind.piece_options(grid, options.num, options.seed),
+        temperature=options.temperature,
+        top_p=options.top_p,
+    )
     pieces = [kind.to_notes(piece, grid) for piece in kind.sample(loaded.model, grid, sampling)]
     segments = [one_segment(notes, grid) for notes in pieces if notes is not None]
     empty = np.zeros((0, grid.segment_steps, grid.alpha, 3), np.uint8)
     return np.stack(segments) if segments else empty
+
+
+def sampling_note(options: EvaluateOptions) -> list[str]:
+    """The note that says how the pieces were sampled, when not at the model's own distribution."""
+    if options.temperature == 1.0 and options.top_p == 1.0:
+        return []
+    return [f"pieces sampled at temperature {options.temperature:g}, top-p {options.top_p:g}"]
 
 
 def one_segment(notes: np.ndarray, grid: Grid) -> np.ndarray:

@@ -18,7 +18,9 @@ from mg.evaluation.evaluate import (
     evaluate,
     evaluation_metrics,
     format_table,
+    generated_pieces,
     log_evaluation,
+    sampling_note,
     split_metrics,
     split_segments,
 )
@@ -201,3 +203,16 @@ def test_results_are_logged_to_the_models_run(evaluation, store):
         assert logged[name] == pytest.approx(value)
     artifacts = [a.path for a in client.list_artifacts(store.run_id, "evaluation")]
     assert artifacts == ["evaluation/test.txt"]
+
+
+def test_pieces_are_sampled_with_the_temperature_and_top_p_given(built):
+    """`mg evaluate --temperature/--top-p` judges the pieces `mg generate` would write with
+    them, and its table says how they were sampled."""
+    loaded = load_model(built[1])
+    plain = EvaluateOptions("test", num=2, seed=3)
+    cooled = EvaluateOptions("test", num=2, seed=3, temperature=0.5, top_p=0.9)
+    first = generated_pieces(loaded, loaded.grid, plain)
+    assert np.array_equal(first, generated_pieces(loaded, loaded.grid, plain))
+    assert not np.array_equal(first, generated_pieces(loaded, loaded.grid, cooled))
+    assert sampling_note(plain) == []
+    assert sampling_note(cooled) == ["pieces sampled at temperature 0.5, top-p 0.9"]
