@@ -1,7 +1,7 @@
 """The figures of benchmarks/RESULTS-vae.md: a trained music-vae against the targets of issue 15.
 
     python -m benchmarks.vae_measure --model-uri URI --data DIR [--split test] [--pairs 40]
-        [--tracking-uri URI] [--segments 2000] [--out DIR]
+        [--tracking-uri URI] [--segments 2000] [--out DIR] [--unseen]
 
 Prints (and writes as JSON to OUT/vae-figures.json):
 - per epoch from the model's MLflow run: train/kl, valid/kl and valid/active_units next to the
@@ -33,7 +33,18 @@ from mg.tracking.model_uri import open_model
 from mg.zoo.music_vae import ACTIVE_VARIANCE, kl_floor, reconstruction_counts
 
 
-def split_segments(dataset: Dataset, split: str, limit: int):
+def sources(dataset: Dataset, split: str) -> list[str]:
+    return [
+        name
+        for path in dataset.shards(split)
+        for name in pq.read_table(path, columns=["source"]).column("source").to_pylist()
+    ]
+
+
+def split_segments(dataset: Dataset, split: str, limit: int, unseen: bool):
+    """The split's segments with notes (at most `limit`); with `unseen`, only those of files
+    whose name no training file shares (Nottingham's MIDI/, MIDI/melody/ and MIDI/chords/ hold
+    three renderings of each tune under one name, which the split does not group)."""
     notes, position, pieces = [], [], []
     for path in dataset.shards(split):
         table = pq.read_table(path, columns=["notes", "position", "piece_id"])
@@ -43,6 +54,9 @@ def split_segments(dataset: Dataset, split: str, limit: int):
         pieces += table.column("piece_id").to_pylist()
     notes, position = np.concatenate(notes), np.concatenate(position)
     sounding = notes[..., 0].reshape(len(notes), -1).any(-1)
+    if unseen:
+        seen = {Path(name).name for name in sources(dataset, "train")}
+        sounding &= np.array([Path(name).name not in seen for name in sources(dataset, split)])
     keep = np.flatnonzero(sounding)[:limit]
     return notes[keep], position[keep], [pieces[i] for i in keep]
 
@@ -78,6 +92,7 @@ def main() -> None:
     parser.add_argument("--segments", type=int, default=2000)
     parser.add_argument("--pairs", type=int, default=40)
     parser.add_argument("--tracking-uri")
+    parser.add_argument("--unseen", action="store_true", help="only tunes no training file names")
     parser.add_argument("--out", default="out/vae-measure")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -86,8 +101,9 @@ def main() -> None:
     model, grid = loaded.model, loaded.grid
     config = model.config
     dataset = Dataset.open(args.data)
-    notes, position, pieces = split_segments(dataset, args.split, args.segments)
+    notes, position, pieces = split_segments(dataset, args.split, args.segments, args.unseen)
     figures: dict = {"model": source.uri, "split": args.split, "segments": len(notes)}
+    figures["unseen_only"] = args.unseen
     figures["kl_floor"] = kl_floor(config)
     figures["latent"] = config.latent
     figures["history"] = run_history(source)

@@ -220,8 +220,9 @@ def side_by_side_png(pieces: np.ndarray, grid: Grid, path: Path, titles: list[st
         onsets = np.argwhere(piece[:, low : high + 1, 1] > 0)
         for t, p in onsets:
             ax.plot([t, t], [low + p - 0.45, low + p + 0.45], color="white", linewidth=1)
-        for bar in range(0, steps + 1, grid.gamma):
-            ax.axvline(bar, color="grey", linewidth=0.8)
+        for beat in range(0, steps + 1, grid.steps_per_beat):  # nominal bars and beats
+            bar = beat % grid.gamma == 0
+            ax.axvline(beat, color="grey", linewidth=0.8 if bar else 0.3, alpha=1 if bar else 0.5)
         ax.set_title(title, fontsize=9)
         ax.set_xticks([])
     ticks = [p for p in range(low, high + 1) if (p + grid.low) % 12 == 0]
