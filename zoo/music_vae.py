@@ -13,7 +13,8 @@ a dataset of longer segments, the model cuts windows of its own length from them
 at a real bar line (read from P_t), and skips windows of silence (padding).
 
 Loss per frame: the reconstruction NLL (pressed, articulated given pressed, squared velocity
-error, as `note_loss`) plus β·KL(q(z|x) ‖ N(0, I)) / frames, with free bits per latent unit (a
+error, as `note_loss`) on the frames of the batch's mask (`mg.data.notes.music_mask`: not the
+silence before a segment's first note or after its last) plus β·KL(q(z|x) ‖ N(0, I)) / frames, with free bits per latent unit (a
 unit's batch-mean KL under `free_bits` nats costs nothing, so units are not pushed to collapse)
 and β raised linearly from 0 over the first `kl_warmup` optimiser steps (the trainer tells the
 step through `set_step`). In training the decoder sees a `frame_dropout` share of its previous
@@ -83,6 +84,7 @@ class VaeOutput:
     logvar: torch.Tensor
     notes: torch.Tensor  # [N, W, α, 3]
     position: torch.Tensor  # [N, W, ...]
+    mask: torch.Tensor | None = None  # [N, W] bool: the frames scored (None: all)
 
     def conditionals(self, frame: torch.Tensor) -> NoteOutput:
         return self.distribution.conditionals(frame)
@@ -166,12 +168,12 @@ class MusicVae(nn.Module):
         self.step_count = step
 
     def forward(self, batch: NoteBatch) -> VaeOutput:
-        notes, position = self.windows(batch)
+        notes, position, mask = self.windows(batch)
         mu, logvar = self.encode(NoteBatch(notes, notes, position))
         noise = self._noise(mu)
         z = mu + torch.exp(0.5 * logvar) * noise
         distribution = self.teacher_forced(z, notes, position)
-        return VaeOutput(distribution, mu, logvar, notes, position)
+        return VaeOutput(distribution, mu, logvar, notes, position, mask)
 
     def teacher_forced(self, z: torch.Tensor, notes: torch.Tensor, position: torch.Tensor):
         """p(frame t | frames < t, z) for every frame of `notes` [N, W, α, 3] at once: every
@@ -212,25 +214,28 @@ class MusicVae(nn.Module):
             * pressed
         ).sum(-1)
         velocity_error = ((conditionals.velocity - velocity) ** 2 * pressed).sum(-1)
-        steps = target.shape[1]
+        weight = frame_weight(output)  # [N, W]: the music's frames (`music_mask`), not padding
+        frames = weight.sum().clamp_min(1.0)
+        steps = frames / len(target)  # scored frames per segment
+        mean = lambda per_frame: (per_frame * weight).sum() / frames  # noqa: E731
         kl_units = 0.5 * (output.mu**2 + output.logvar.exp() - 1.0 - output.logvar)  # [N, Z]
         kl = kl_units.sum(-1).mean()
         penalty = kl_units.mean(0).clamp_min(c.free_bits).sum()
         beta = c.beta * min(1.0, self.step_count / c.kl_warmup) if c.kl_warmup else c.beta
         if not self.training:
             beta = c.beta
-        recon = (nll_pressed + nll_articulated + velocity_error).mean()
+        recon = mean(nll_pressed + nll_articulated + velocity_error)
         parts = {
-            "nll_pressed": nll_pressed.mean(),
-            "nll_articulated": nll_articulated.mean(),
-            "velocity": velocity_error.mean(),
+            "nll_pressed": mean(nll_pressed),
+            "nll_articulated": mean(nll_articulated),
+            "velocity": mean(velocity_error),
             "recon": recon,
             "kl": kl,
             "beta": torch.tensor(beta),
-            "elbo": (nll_pressed + nll_articulated).mean() + kl / steps,
+            "elbo": mean(nll_pressed + nll_articulated) + kl / steps,
             "active_units": active_units(output.mu),
             "segments": torch.tensor(float(len(target))),
-            "frames": torch.tensor(float(target.shape[0] * steps)),
+            "frames": frames.detach(),
         }
         if not self.training:
             parts.update(self.reconstruction_counts(output))
@@ -244,23 +249,23 @@ class MusicVae(nn.Module):
 
         decoded = torch.from_numpy(decode_greedy(self, output.mu, output.position.cpu()))
         decoded = decoded.to(output.notes.device)
-        return reconstruction_counts(decoded, output.notes)
+        return reconstruction_counts(decoded, output.notes, output.mask)
 
     # -- windows -----------------------------------------------------------------------------
 
-    def windows(self, batch: NoteBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        """The batch's segments as this model's segments: as they are when no longer than one,
-        else cut into windows of `bars` bars starting at real bar lines, silent ones dropped."""
+    def windows(self, batch: NoteBatch):
+        """The batch's segments as this model's segments, with their masks: as they are when
+        no longer than one, else cut into windows of `bars` bars starting at real bar lines,
+        those without a scored frame of music dropped."""
         size = self.segment_steps
-        notes, position = batch.notes, batch.position
+        notes, position, mask = batch.notes, batch.position, batch.mask
         if notes.shape[1] <= size:
-            return notes, position
-        mask = batch.mask
+            return notes, position, mask
         rows, spans = [], []
         downbeats = self._downbeats(position)
         for row in range(notes.shape[0]):
             for start in window_starts(downbeats[row], notes.shape[1], size):
-                if mask is not None and not bool(mask[row, start : start + size].all()):
+                if mask is not None and not bool(mask[row, start : start + size].any()):
                     continue
                 rows.append(row)
                 spans.append(start)
@@ -269,10 +274,12 @@ class MusicVae(nn.Module):
         steps = index[:, None] + torch.arange(size, device=notes.device)
         cut_notes = notes[rows_t[:, None], steps]
         cut_position = position[rows_t[:, None], steps]
+        cut_mask = None if mask is None else mask[rows_t[:, None], steps]
         sounding = cut_notes[..., 0].flatten(1).any(-1)
         if not bool(sounding.any()):
             sounding[:1] = True  # keep one window so the batch still has a loss
-        return cut_notes[sounding], cut_position[sounding]
+        cut_mask = None if cut_mask is None else cut_mask[sounding]
+        return cut_notes[sounding], cut_position[sounding], cut_mask
 
     def _downbeats(self, position: torch.Tensor) -> list[list[int]]:
         """Per row, the steps that start a bar (from the stored P_t, or a plain index)."""
@@ -374,12 +381,25 @@ def active_units(mu: torch.Tensor) -> torch.Tensor:
     return (mu.float().var(0) > ACTIVE_VARIANCE).sum().float()
 
 
-def reconstruction_counts(decoded: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Counts of a reconstruction [N, W, α, 3] against its target (velocity not compared)."""
+def frame_weight(output: VaeOutput) -> torch.Tensor:
+    """[N, W] float: 1 on the frames scored (the mask; every frame without one)."""
+    if output.mask is None:
+        return torch.ones(output.notes.shape[:2], device=output.notes.device)
+    return output.mask.to(output.notes.dtype)
+
+
+def reconstruction_counts(
+    decoded: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
+    """Counts of a reconstruction [N, W, α, 3] against its target (velocity not compared), on
+    the frames of `mask` [N, W] (None: all)."""
     bits = lambda t: t[..., :2] > 0.5  # noqa: E731
     got, want = bits(decoded.float()), bits(target.float())
-    exact = (got == want).all(-1).all(-1)
-    onsets_got, onsets_want = got[..., 1], want[..., 1]
+    scored = torch.ones(got.shape[:2], dtype=torch.bool, device=got.device)
+    if mask is not None:
+        scored = mask.to(device=got.device, dtype=torch.bool)
+    exact = (got == want).all(-1).all(-1) & scored
+    onsets_got, onsets_want = got[..., 1] & scored[..., None], want[..., 1] & scored[..., None]
     hits = (onsets_got & onsets_want).sum()
     return {
         "exact_frames": exact.sum().float(),

@@ -31,7 +31,7 @@ FITTED = 2  # of the windows, those the short fit learns (the others are only en
 def windows(dataset: Dataset, model, count: int = 4) -> NoteBatch:
     """The first `count` 2-bar windows (at real bar lines) of the train split's segments."""
     loader = DataLoader(SegmentStream(dataset, "train"), batch_size=2)
-    notes, position = model.windows(to_batch(next(iter(loader))))
+    notes, position, _ = model.windows(to_batch(next(iter(loader))))
     return NoteBatch(notes[:count], notes[:count], position[:count])
 
 
@@ -254,3 +254,22 @@ def test_sampling_decodes_one_segment_per_piece(fitted):
     pieces = kind_of("segments").sample(model, grid, options)
     assert pieces.shape == (2, model.segment_steps, grid.alpha, 3) and pieces.dtype == np.uint8
     assert list(islice(pieces[..., 0].any(-1).sum(-1), 2))  # frames with notes are counted
+
+
+def test_frames_outside_the_music_are_not_scored():
+    family = zoo.get("music-vae")
+    torch.manual_seed(0)
+    model = family.build(family.make_config("tiny")).eval()
+    notes = torch.zeros(2, 32, 88, 3)
+    notes[:, 8:, 40] = torch.tensor([1.0, 0.0, 0.6])
+    notes[:, 8, 40, 1] = 1.0
+    mask = torch.zeros(2, 32, dtype=torch.bool)
+    mask[:, 8:] = True  # the silence before the first note is not music
+    position = torch.arange(32).remainder(16).repeat(2, 1)
+    batch = NoteBatch(notes, notes, position, mask)
+    with torch.no_grad():
+        _, parts = model.loss(batch, model(batch))
+    assert float(parts["frames"]) == 2 * 24
+    silence = torch.zeros_like(notes)
+    counts = reconstruction_counts(silence, notes, mask)  # right only on the unscored frames
+    assert float(counts["exact_frames"]) == 0 and float(counts["notes_target"]) == 2
