@@ -3,9 +3,12 @@
 A test segment (untransposed) "appears whole" when its longest run of frames found in a training
 segment (any transposition; `mg evaluate`'s own `longest_common_runs`) covers its longest
 stretch of sounding frames: a silent frame never matches, so a segment with rests is judged by
-its longest rest-free stretch. Reported for the dataset as ingested (split by musical
-fingerprint) and, from the same rows, for a split by `piece_id` (the content hash that decided
-splits before schema 2), untransposed rows only on both sides.
+its longest rest-free stretch. Reported for the dataset as ingested (split by its `group`
+column) and, from the same rows, for a split by `piece_id` (the content hash that decided
+splits before schema 2), untransposed rows only on both sides; with `--corpus`, also by the
+opening fingerprint alone (the split key before phrase groups) and by the phrase groups
+(`mg.pipelines.groups.join_groups`, what ingest computes), with the groups' sizes and each
+key's split proportions.
 
 Run: `python benchmarks/meter_copy_check.py DATASET`, or `--corpus FOLDER...` to build the rows
 in-process with ingest's own functions (read, drop exact copies, segment; no transposition).
@@ -51,23 +54,35 @@ def longest_sounding(packed: np.ndarray) -> np.ndarray:
     return out
 
 
-def whole_copies(rolls: np.ndarray, train: np.ndarray, test: np.ndarray) -> tuple[int, int, int]:
-    """(test segments, of them appearing whole in train, of them sharing >= 8 bars)."""
+MIN_MUSIC = 32  # frames: two 4/4 bars; a segment's one-bar tail matches any common cadence
+
+
+def whole_copies(rolls: np.ndarray, train: np.ndarray, test: np.ndarray) -> tuple[int, ...]:
+    """(test segments, of them appearing whole in train, of those the ones whose longest
+    sounding stretch is at least MIN_MUSIC frames, of them sharing >= 8 bars)."""
     queries = rolls[test]
     runs = longest_common_runs(queries, rolls[train])
     need = longest_sounding(queries)
-    whole = int(np.count_nonzero((runs >= need) & (need > 0)))
-    return len(queries), whole, int(np.count_nonzero(runs >= 128))
+    whole = (runs >= need) & (need > 0)
+    return (
+        len(queries),
+        int(np.count_nonzero(whole)),
+        int(np.count_nonzero(whole & (need >= MIN_MUSIC))),
+        int(np.count_nonzero(runs >= 128)),
+    )
 
 
 def from_corpus(folders: list[str]) -> tuple[np.ndarray, list[dict]]:
-    """Rows of every tune of the folders as ingest cuts them (exact copies dropped)."""
+    """Rows of every tune of the folders as ingest cuts them (exact copies dropped); each row's
+    `opening` is its tune's opening fingerprint, `group` its phrase group as ingest joins them."""
+    from mg.pipelines.groups import group_sizes, join_groups
     from mg.pipelines.tensors import segment_arrays
     from mg.representation import grid_meter, read_file
+    from mg.representation.fingerprint import phrase_fingerprints
     from mg.representation.grid import Grid
     from mg.representation.summary import supported_files
 
-    grid, rolls, meta, seen = Grid(), [], [], set()
+    grid, rolls, meta, seen, phrases = Grid(), [], [], set(), {}
     for folder in folders:
         for path in supported_files(folder):
             for piece in read_file(path, grid).pieces:
@@ -76,9 +91,29 @@ def from_corpus(folders: list[str]) -> tuple[np.ndarray, list[dict]]:
                 seen.add(piece.piece_id)
                 notes, _, _ = segment_arrays(piece.notes, grid, grid_meter(piece.meter, grid))
                 rolls.append(pack_pressed(notes))
-                row = {"piece_id": piece.piece_id, "group": piece.group, "transpose": 0}
+                phrases[(piece.piece_id, piece.group)] = phrase_fingerprints(piece.notes)
+                row = {"piece_id": piece.piece_id, "opening": piece.group, "transpose": 0}
                 meta += [{**row, "split": "-"}] * len(notes)
+    groups, stopped = join_groups(phrases)
+    sizes = group_sizes(groups)
+    print(
+        f"{len(phrases)} tunes; {sum(sizes.values())} groups of 2+ tunes holding {len(groups)} "
+        f"tunes, largest {max(sizes, default=0)}; {stopped} phrases stop-listed; groups by "
+        f"size: {sizes}"
+    )
+    for row in meta:
+        row["group"] = groups.get(row["piece_id"], row["opening"])
     return np.concatenate(rolls), meta
+
+
+def proportions(split: np.ndarray, meta: list[dict]) -> str:
+    """Tunes and segments per split, as fractions (untransposed rows)."""
+    tunes = {m["piece_id"]: s for m, s in zip(meta, split, strict=True) if m["transpose"] == 0}
+    by_tune = np.array(list(tunes.values()))
+    rows = split[[m["transpose"] == 0 for m in meta]]
+    return " / ".join(
+        f"{np.mean(by_tune == name):.3f} ({np.mean(rows == name):.3f})" for name in SPLITS
+    )
 
 
 def main(root: str, folders: list[str] | None = None) -> None:
@@ -89,20 +124,32 @@ def main(root: str, folders: list[str] | None = None) -> None:
     results = {}
     if not folders:
         train, test = splits == "train", (splits == "test") & untransposed
-        results["as ingested (fingerprint split, train with its transpositions)"] = whole_copies(
+        results["as ingested (split group, train with its transpositions)"] = whole_copies(
             rolls, np.flatnonzero(train), np.flatnonzero(test)
         )
-    by_content = np.array([split_of(m["piece_id"], ratios) for m in meta])
-    by_group = np.array([split_of(m["group"], ratios) for m in meta])
-    for name, split in (("piece_id", by_content), ("fingerprint", by_group)):
+    keys = {"piece_id": "piece_id", "group": "group"}
+    if folders:
+        keys = {"piece_id": "piece_id", "opening fingerprint": "opening", "phrase group": "group"}
+    shares = {}
+    if not folders:
+        shares["as ingested (split group, train with its transpositions)"] = proportions(
+            splits, meta
+        )
+    for name, key in keys.items():
+        split = np.array([split_of(m[key], ratios) for m in meta])
         train = np.flatnonzero((split == "train") & untransposed)
         test = np.flatnonzero((split == "test") & untransposed)
-        results[f"re-split by {name}, untransposed rows only"] = whole_copies(rolls, train, test)
+        label = f"re-split by {name}, untransposed rows only"
+        results[label] = whole_copies(rolls, train, test)
+        shares[label] = proportions(split, meta)
     print(f"{root}: {len(meta)} rows")
-    print("| split | test segments | appear whole in train | share >= 128 frames |")
-    print("| --- | ---: | ---: | ---: |")
-    for name, (count, whole, long) in results.items():
-        print(f"| {name} | {count} | {whole} | {long} |")
+    print(
+        "| split | test segments | appear whole in train | of them >= 2 bars of music "
+        "| share >= 128 frames | train / valid / test: tunes (segments) |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | --- |")
+    for name, (count, whole, music, long) in results.items():
+        print(f"| {name} | {count} | {whole} | {music} | {long} | {shares[name]} |")
 
 
 if __name__ == "__main__":

@@ -16,8 +16,11 @@ PITCHES_OUT_OF_RANGE = "pitches_out_of_range"
 DUPLICATES = "duplicates"
 PICKUPS = "tunes_with_pickup"
 METER_CHANGES = "tunes_with_meter_changes"
-GROUPS = "split_groups"  # fingerprints shared by two or more distinct tunes
+GROUPS = "split_groups"  # split groups of two or more distinct tunes (joined by phrases)
 GROUPED_TUNES = "split_grouped_tunes"  # the tunes in those groups
+LARGEST_GROUP = "split_largest_group"  # tunes in the largest (counted once, by the one step)
+PHRASES_STOPLISTED = "split_phrases_stoplisted"  # phrases shared by too many tunes to join them
+GROUP_SIZE_PREFIX = "split_group_size_"  # groups by their tunes: split_group_size_2
 METER_PREFIX = "meter_"  # tunes by their first time signature: meter_6_8
 # counted per parsed piece from `Piece.stats` (what the encoder dropped)
 ENCODE_DROPS = ("drum_notes", "notes_beyond_cap", "steps_truncated")
@@ -55,6 +58,20 @@ def meters_of(counters: dict[str, int]) -> dict[str, int]:
         if k.startswith(METER_PREFIX)
     }
     return dict(sorted(found.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def group_size_name(size: int) -> str:
+    return f"{GROUP_SIZE_PREFIX}{size}"
+
+
+def group_sizes_of(counters: dict[str, int]) -> dict[str, int]:
+    """Joined groups by their size in tunes, smallest first: {'2': 40, '3': 6, …}."""
+    found = {
+        int(k[len(GROUP_SIZE_PREFIX) :]): v
+        for k, v in counters.items()
+        if k.startswith(GROUP_SIZE_PREFIX)
+    }
+    return {str(size): found[size] for size in sorted(found)}
 
 
 def pitch_name(midi_pitch: int) -> str:

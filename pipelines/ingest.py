@@ -1,7 +1,8 @@
 """`mg ingest`: a corpus of MIDI/ABC/MusicXML files → a sharded Parquet dataset, with Apache Beam.
 
-    ListFiles → ReadFiles → ParseFiles (crash-guarded) → SplitTunes → AssignSplit (+ CountGroups) → Transpose
-    → Segment → Spill → DropDuplicates → AssignShards → WriteShards
+    ListFiles → ReadFiles → ParseFiles (crash-guarded) → SplitTunes → ParkPieces (+ JoinGroups of
+    their phrases) → AssignSplit → Transpose → Segment → Spill → DropDuplicates → AssignShards
+    → WriteShards
     (+ WriteRejected for the dead letters of every step, CorpusChecksum over the bytes read)
 
 `build_pipeline` only wires the named transforms; `ingest` stages the run, runs it, writes the
@@ -47,7 +48,14 @@ from mg.pipelines.output import (
 )
 from mg.pipelines.progress import ProgressLine
 from mg.pipelines.transforms_read import ListFiles, ParseFiles, ReadFiles, SplitTunes
-from mg.pipelines.transforms_tensor import AssignSplit, CountGroups, Segment, Spill, Transpose
+from mg.pipelines.transforms_tensor import (
+    AssignSplit,
+    JoinGroups,
+    ParkPieces,
+    Segment,
+    Spill,
+    Transpose,
+)
 from mg.pipelines.transforms_write import (
     AssignShards,
     CorpusChecksum,
@@ -86,10 +94,11 @@ def build_pipeline(
         grid, config.parser, config.parse_timeout_s, progress
     )
     tunes = parsed.results | "SplitTunes" >> SplitTunes(grid)
-    _ = tunes.pieces | "CountGroups" >> CountGroups()
+    parked = tunes.pieces | "ParkPieces" >> ParkPieces(join(staging, "spill", "pieces"))
+    groups = parked.phrases | "JoinGroups" >> JoinGroups()
     refs = (
-        tunes.pieces
-        | "AssignSplit" >> AssignSplit(config.split)
+        parked.tickets
+        | "AssignSplit" >> AssignSplit(config.split, groups)
         | "Transpose" >> Transpose(config.shifts, config.transpose_all)
         | "Segment" >> Segment(grid)
         | "Spill" >> Spill(join(staging, "spill"), grid)

@@ -13,8 +13,10 @@ from datetime import UTC, datetime
 from mg import __version__
 from mg.data.schema import SCHEMA_VERSION, SPLITS
 from mg.pipelines import counters as names
+from mg.pipelines.groups import MAX_TUNES, MIN_SHARED
 from mg.pipelines.options import IngestConfig
 from mg.representation import kernel_spec
+from mg.representation.fingerprint import PHRASE_NOTES, WINNOW
 
 DROPPED = (
     names.PITCHES_OUT_OF_RANGE,
@@ -48,11 +50,7 @@ def build_manifest(
         "grid": grid.to_dict(),
         "kernel": kernel_spec(grid),
         "meter": _meter_record(grid, meters, counters),
-        "split_groups": {
-            "key": "fingerprint of the top line's opening: intervals and relative rhythm",
-            "groups": counters.get(names.GROUPS, 0),
-            "tunes": counters.get(names.GROUPED_TUNES, 0),
-        },
+        "split_groups": _split_groups(counters),
         "options": config.options_record(),
         "corpus": {**corpus, "tunes": counters.get(names.TUNES_READ, 0)},
         "splits": splits,
@@ -67,6 +65,25 @@ def build_manifest(
         },
         "bytes_per_segment": round(size / segments, 1) if segments else None,
         "counters": counters,
+    }
+
+
+def _split_groups(counters: dict[str, int]) -> dict:
+    """The tunes joined into one split by the phrases they share (`mg.pipelines.groups`)."""
+    return {
+        "key": (
+            "tunes sharing a phrase of the top line (intervals and relative rhythm, "
+            f"{PHRASE_NOTES} notes) are one group, named by the smallest opening fingerprint"
+        ),
+        "phrase_notes": PHRASE_NOTES,
+        "winnow": WINNOW,
+        "stoplist_above_tunes": MAX_TUNES,
+        "min_shared_phrases": MIN_SHARED,
+        "groups": counters.get(names.GROUPS, 0),
+        "tunes": counters.get(names.GROUPED_TUNES, 0),
+        "largest": counters.get(names.LARGEST_GROUP, 0),
+        "sizes": names.group_sizes_of(counters),
+        "phrases_stoplisted": counters.get(names.PHRASES_STOPLISTED, 0),
     }
 
 

@@ -39,10 +39,22 @@ class FileBytes:
     digest: str
 
 
+@dataclass(frozen=True, order=True)
+class PieceTicket:
+    """A parsed piece waiting in the spill (`batch` of `spill`) while the split groups are
+    joined: only this travels through the barrier, never the notes."""
+
+    piece_id: str
+    group: str  # the piece's own opening fingerprint
+    spill: str
+    batch: int
+
+
 @dataclass(frozen=True)
 class SplitPiece:
     piece: Piece
     split: str
+    group: str = ""  # the split group (`mg.pipelines.groups`); the piece's fingerprint if ""
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,7 @@ class TransposedPiece:
     piece: Piece
     split: str
     variants: tuple[Variant, ...]
+    group: str = ""
 
 
 @dataclass(frozen=True)

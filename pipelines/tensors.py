@@ -31,7 +31,7 @@ def unit_hash(text: str, salt: str) -> float:
 
 
 def split_of(group: str, ratios: tuple[float, float, float]) -> str:
-    """train/valid/test from the piece's musical fingerprint (`Piece.group`), in proportion."""
+    """train/valid/test from the piece's split group (`mg.pipelines.groups`), in proportion."""
     value, edge = unit_hash(group, "split"), 0.0
     for name, ratio in zip(SPLITS, ratios, strict=True):
         edge += ratio
@@ -77,11 +77,14 @@ def segment_arrays(
     return segments.notes, cut, segments.starts
 
 
-def segment_rows(piece: Piece, shift: int, notes: np.ndarray, grid: Grid) -> list[SegmentRow]:
-    """The rows of one transposition of a piece (schema 2)."""
+def segment_rows(
+    piece: Piece, shift: int, notes: np.ndarray, grid: Grid, group: str = ""
+) -> list[SegmentRow]:
+    """The rows of one transposition of a piece (schema 3); `group` is its split group (the
+    piece's own fingerprint when not given)."""
     meter = grid_meter(piece.meter, grid)
     segments, context, starts = segment_arrays(notes, grid, meter)
-    steps, group = grid.segment_steps, piece.group
+    steps, group = grid.segment_steps, group or piece.group
     return [
         SegmentRow(
             notes=segments[i],

@@ -1,54 +1,149 @@
-"""Ingest, middle: assign split → transpose → segment → spill the rows.
+"""Ingest, middle: park the pieces → join split groups → assign split → transpose → segment →
+spill the rows.
 
-The split comes from the piece's musical fingerprint (`Piece.group`) before augmentation, so
-every transposition and every segment of a piece lands in the split of the piece, and so does
-the same tune found in another key or another book (`CountGroups` counts those).
+The split comes from the piece's split group before augmentation, so every transposition and
+every segment of a piece lands in the split of the piece, and so does the same tune found in
+another key or another book. A group joins the tunes that share a phrase (`mg.pipelines.groups`),
+which needs the whole corpus's phrases: the pieces wait in the spill meanwhile (`ParkPieces`),
+so only small tickets and (phrase, tune) pairs sit at that barrier, never the notes.
 """
 
 from __future__ import annotations
 
+import pickle
+
 import apache_beam as beam
+import pyarrow as pa
 
 from mg.data.schema import arrow_schema, segments_table
 from mg.pipelines import counters
-from mg.pipelines.records import PieceBlock, PieceRef, SplitPiece, TransposedPiece, Variant
-from mg.pipelines.spill import SpillWriter
+from mg.pipelines.groups import MAX_TUNES, MIN_SHARED, components, group_sizes, pairs, sharing
+from mg.pipelines.records import (
+    PieceBlock,
+    PieceRef,
+    PieceTicket,
+    SplitPiece,
+    TransposedPiece,
+    Variant,
+)
+from mg.pipelines.spill import SpillReader, SpillWriter
 from mg.pipelines.tensors import segment_rows, shifts_for, split_of, transpose_notes
+from mg.representation.fingerprint import phrase_fingerprints
 from mg.representation.grid import Grid
 
+PHRASES = "phrases"
+PARKED_SCHEMA = pa.schema([("piece", pa.binary())])
 
-class AssignSplit(beam.PTransform):
-    """Piece → SplitPiece, the split drawn from a hash of its fingerprint with the given ratios."""
 
-    def __init__(self, ratios: tuple[float, float, float]) -> None:
+class _ParkFn(beam.DoFn):
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def setup(self) -> None:
+        self.writer = SpillWriter(self.folder, PARKED_SCHEMA)
+
+    def process(self, piece):
+        data = pickle.dumps(piece, protocol=pickle.HIGHEST_PROTOCOL)
+        path, batch = self.writer.append(pa.table({"piece": [data]}, schema=PARKED_SCHEMA))
+        yield PieceTicket(piece.piece_id, piece.group, path, batch)
+        tune = (piece.piece_id, piece.group)
+        for phrase in phrase_fingerprints(piece.notes):
+            yield beam.pvalue.TaggedOutput(PHRASES, (phrase, tune))
+
+    def finish_bundle(self) -> None:
+        self.writer.close()
+
+    def teardown(self) -> None:
+        self.writer.close()
+
+
+class ParkPieces(beam.PTransform):
+    """Piece → PieceTicket (the piece waits in an IPC file in `folder`), and `phrases`:
+    (phrase fingerprint, (piece_id, opening fingerprint)) for each of its phrases."""
+
+    def __init__(self, folder: str) -> None:
         super().__init__()
-        self.ratios = ratios
+        self.folder = folder
 
     def expand(self, pieces):
-        ratios = self.ratios
-        return pieces | "Split" >> beam.Map(
-            lambda piece: SplitPiece(piece, split_of(piece.group, ratios))
+        return pieces | "Park" >> beam.ParDo(_ParkFn(self.folder)).with_outputs(
+            PHRASES, main="tickets"
         )
 
 
-def _count_group(item) -> None:
-    _, piece_ids = item
-    distinct = len(set(piece_ids))
-    if distinct > 1:
-        counters.inc(counters.GROUPS)
-        counters.inc(counters.GROUPED_TUNES, distinct)
+def _phrase_pairs(item, max_tunes: int):
+    _, tunes = item
+    kept = sharing(tunes, max_tunes)
+    if kept is None:
+        counters.inc(counters.PHRASES_STOPLISTED)
+        return
+    yield from pairs(kept)
 
 
-class CountGroups(beam.PTransform):
-    """Piece → nothing; counts the fingerprints that two or more distinct tunes share (the same
-    tune in two keys or books), which AssignSplit kept in one split."""
+def _components(item):
+    """All the joins at once (one element: a few pairs per joined tune) → (piece_id, group)."""
+    _, joins = item
+    groups = components(joins)
+    sizes = group_sizes(groups)
+    counters.inc(counters.GROUPS, sum(sizes.values()))
+    counters.inc(counters.GROUPED_TUNES, len(groups))
+    counters.inc(counters.LARGEST_GROUP, max(sizes, default=0))
+    for size, count in sizes.items():
+        counters.inc(counters.group_size_name(size), count)
+    yield from groups.items()
 
-    def expand(self, pieces):
+
+class JoinGroups(beam.PTransform):
+    """(phrase, tune) pairs → (piece_id, group) for every tune joined with another: tunes that
+    share `min_shared` phrases not stop-listed are joined, groups are the connected components
+    (computed in one step over all the joins; see `mg.pipelines.groups`)."""
+
+    def __init__(self, max_tunes: int = MAX_TUNES, min_shared: int = MIN_SHARED) -> None:
+        super().__init__()
+        self.max_tunes, self.min_shared = max_tunes, min_shared
+
+    def expand(self, phrases):
+        min_shared = self.min_shared
         return (
-            pieces
-            | "ByGroup" >> beam.Map(lambda piece: (piece.group, piece.piece_id))
-            | "Group" >> beam.GroupByKey()
-            | "Count" >> beam.Map(_count_group)
+            phrases
+            | "ByPhrase" >> beam.GroupByKey()
+            | "Pairs" >> beam.FlatMap(_phrase_pairs, self.max_tunes)
+            | "CountShared" >> beam.combiners.Count.PerElement()
+            | "Joined" >> beam.FlatMap(lambda kv: [("all", kv[0])] if kv[1] >= min_shared else [])
+            | "AllJoins" >> beam.GroupByKey()
+            | "Components" >> beam.FlatMap(_components)
+        )
+
+
+class _AssignSplitFn(beam.DoFn):
+    def __init__(self, ratios: tuple[float, float, float]) -> None:
+        self.ratios = ratios
+
+    def setup(self) -> None:
+        self.reader = SpillReader()
+
+    def process(self, ticket: PieceTicket, groups: dict[str, str]):
+        batch = self.reader.batch(ticket.spill, ticket.batch)
+        piece = pickle.loads(batch.column(0)[0].as_py())
+        group = groups.get(ticket.piece_id, ticket.group)
+        yield SplitPiece(piece, split_of(group, self.ratios), group)
+
+    def teardown(self) -> None:
+        self.reader.close()
+
+
+class AssignSplit(beam.PTransform):
+    """PieceTicket → SplitPiece (the piece read back from the spill), the split drawn from a
+    hash of its split group (`groups`: (piece_id, group) of the joined tunes; any other piece's
+    group is its own opening fingerprint) with the given ratios."""
+
+    def __init__(self, ratios: tuple[float, float, float], groups) -> None:
+        super().__init__()
+        self.ratios, self.groups = ratios, groups
+
+    def expand(self, tickets):
+        return tickets | "Split" >> beam.ParDo(
+            _AssignSplitFn(self.ratios), beam.pvalue.AsDict(self.groups)
         )
 
 
@@ -62,7 +157,7 @@ def transpose_piece(item: SplitPiece, shifts: tuple[int, ...], transpose_all: bo
             continue
         variants.append(Variant(shift, notes, dropped))
     if variants:
-        yield TransposedPiece(item.piece, item.split, tuple(variants))
+        yield TransposedPiece(item.piece, item.split, tuple(variants), item.group)
 
 
 class Transpose(beam.PTransform):
@@ -83,7 +178,7 @@ def segment_piece(item: TransposedPiece, grid: Grid) -> PieceBlock:
     piece, rows = item.piece, []
     stats = {"steps": 0, "padded": 0, "pitches_out_of_range": 0}
     for variant in item.variants:
-        variant_rows = segment_rows(piece, variant.shift, variant.notes, grid)
+        variant_rows = segment_rows(piece, variant.shift, variant.notes, grid, item.group)
         covered = len(variant_rows) * grid.segment_steps
         stats["steps"] += min(len(piece.notes), covered)  # real steps, padding excluded
         stats["padded"] += int(covered > len(piece.notes))

@@ -12,9 +12,10 @@ levels, 7x slower to write and 10x to read, and 35% larger. The tensors:
                                   `position_matrix` / `models.layers.position_one_hot` expand it
 
 and per row: `piece_id` (content hash of the tune on the grid: exact copies share it),
-`group` (its musical fingerprint, which chose the split: the same tune in another key or book
-shares it), `source`, `tune` (index within a multi-tune file), `segment` (index within the
-piece), `start` (the piece's step where the segment starts: always a bar line), `meter` (the
+`group` (its split group, which chose the split: tunes sharing a phrase of the top line in
+any key or tempo are one group, named by the smallest opening fingerprint among them; see
+`mg.pipelines.groups`), `source`, `tune` (index within a multi-tune file), `segment` (index
+within the piece), `start` (the piece's step where the segment starts: always a bar line), `meter` (the
 time signature at that step, e.g. "6/8"), `transpose` (semitones), `abc` (the tune's text, ABC
 sources only). T = ε·ζ·η steps; a segment starts on a bar line of the piece's own meter, so
 consecutive segments of a piece not in ζ/4 share the bar that crosses the first one's end.
@@ -92,7 +93,7 @@ class SegmentRow:
     segment: int
     transpose: int
     abc: str | None
-    group: str = ""  # the musical fingerprint; piece_id when not given
+    group: str = ""  # the split group (`mg.pipelines.groups`); piece_id when not given
     start: int = 0
     meter: str = "4/4"
 

@@ -6,6 +6,15 @@ the pitch interval to each new top note and the time to it, counted in the tune'
 time between top notes (so halved or doubled note values agree). Transposition, tempo, the
 file, the pickup's lead-in and everything after the opening do not enter it; tunes that share
 an opening share a split, which costs nothing.
+
+The opening alone misses the same tune printed with another pickup or first bar, so a tune also
+has phrase fingerprints (`phrase_fingerprints`): a hash of every run of `PHRASE_NOTES` top-line
+intervals (the same words, the rhythm counted in the most common gap of the whole tune), of
+which winnowing keeps the smallest of every `WINNOW` consecutive ones. Two tunes that share a
+stretch of `PHRASE_NOTES + WINNOW` top-line notes share a kept fingerprint, whatever the notes
+around it, and a tune keeps a few dozen of them, not one per note. Runs too plain to tell
+tunes apart (a scale, repeated notes, a trill) are not fingerprinted: `informative`. Ingest
+joins the tunes that share phrases into one split group (`mg.pipelines.groups`).
 """
 
 from __future__ import annotations
@@ -16,6 +25,10 @@ from collections import Counter
 import numpy as np
 
 OPENING_NOTES = 24  # top-line notes the fingerprint reads (about 3 to 6 bars of a folk tune)
+PHRASE_NOTES = 16  # top-line intervals per phrase window (two bars of a reel)
+WINNOW = 8  # of every WINNOW consecutive phrase windows, the smallest hash is kept
+MIN_TURNS = 3  # an informative window changes direction at least this often
+MIN_INTERVALS = 3  # and has at least this many different intervals
 
 
 def top_line(notes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -34,9 +47,80 @@ def top_line(notes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def fingerprint(notes: np.ndarray, opening: int = OPENING_NOTES) -> str:
     """A 16-hex-digit key of the tune's opening intervals and rhythm (see the module doc)."""
     onsets, pitches = top_line(notes)
-    onsets, pitches = onsets[: opening + 1], pitches[: opening + 1]
-    gaps = np.diff(onsets)
-    unit = Counter(gaps.tolist()).most_common(1)[0][0] if len(gaps) else 1
-    words = [f"{int(i)}:{round(g / unit, 2)}" for i, g in zip(np.diff(pitches), gaps, strict=True)]
+    words = _words(onsets[: opening + 1], pitches[: opening + 1])
     text = " ".join(words).encode() if words else np.ascontiguousarray(notes).tobytes()
     return hashlib.blake2b(text, digest_size=8).hexdigest()
+
+
+def _words(onsets: np.ndarray, pitches: np.ndarray) -> list[str]:
+    """'interval:gap' per top-line note after the first, the gap in the most common gap."""
+    gaps = np.diff(onsets)
+    unit = Counter(gaps.tolist()).most_common(1)[0][0] if len(gaps) else 1
+    return [f"{int(i)}:{round(g / unit, 2)}" for i, g in zip(np.diff(pitches), gaps, strict=True)]
+
+
+def informative(intervals: np.ndarray) -> bool:
+    """A run of intervals that could tell two tunes apart: it changes direction at least
+    MIN_TURNS times and uses at least MIN_INTERVALS different intervals (a scale run, repeated
+    notes or a trill do not; nearly every phrase of a real tune does)."""
+    return bool(_informative(np.asarray(intervals)[None], len(intervals))[0])
+
+
+def _informative(intervals: np.ndarray, window: int) -> np.ndarray:
+    """`informative` of every run of `window` intervals of `intervals` (1-D, or one run per row
+    when 2-D), as booleans."""
+    if intervals.ndim == 2:
+        runs = intervals
+    else:
+        runs = np.lib.stride_tricks.sliding_window_view(intervals, window)
+    moves = np.sign(runs)
+    # the last move before each interval, within the run (0 when none): repeated notes skipped
+    index = np.where(moves != 0, np.arange(runs.shape[1]), -1)
+    last = np.maximum.accumulate(index, axis=1)
+    before = np.concatenate([np.full((len(runs), 1), -1), last[:, :-1]], axis=1)
+    previous = np.take_along_axis(moves, np.maximum(before, 0), axis=1)
+    turns = ((moves != 0) & (before >= 0) & (moves != previous)).sum(axis=1)
+    ordered = np.sort(runs, axis=1)
+    distinct = 1 + (ordered[:, 1:] != ordered[:, :-1]).sum(axis=1)
+    return (turns >= MIN_TURNS) & (distinct >= MIN_INTERVALS)
+
+
+def _mix(values: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: spreads 64-bit values evenly (wrapping uint64 arithmetic, the same
+    on every machine)."""
+    z = values.astype(np.uint64)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def phrase_fingerprints(
+    notes: np.ndarray, window: int = PHRASE_NOTES, winnow: int = WINNOW
+) -> tuple[str, ...]:
+    """The tune's kept phrase fingerprints, sorted, each 16 hex digits (see the module doc).
+
+    Every run of `window` top-line intervals is hashed (transposition- and tempo-invariant, as
+    the opening: interval and gap in the tune's most common gap, to 1/100); of every `winnow`
+    consecutive runs the smallest informative hash is kept. A tune with fewer than `window`
+    intervals has none (its opening fingerprint stands alone). Vectorised: a few hundred
+    microseconds for a tune of a thousand notes.
+    """
+    onsets, pitches = top_line(notes)
+    intervals = np.diff(pitches.astype(np.int64))
+    if len(intervals) < window:
+        return ()
+    gaps = np.diff(onsets)
+    unit = Counter(gaps.tolist()).most_common(1)[0][0]
+    rhythm = np.rint(gaps * 100 / unit).astype(np.int64)
+    words = _mix(((intervals + 256) << 32) | rhythm)
+    runs = np.lib.stride_tricks.sliding_window_view(words, window)
+    with np.errstate(over="ignore"):
+        powers = _mix(np.arange(1, window + 1, dtype=np.uint64))
+        hashes = _mix((runs * powers).sum(axis=1, dtype=np.uint64))
+    plain = np.iinfo(np.uint64).max
+    hashes[~_informative(intervals, window)] = plain
+    if len(hashes) > winnow:
+        hashes = np.lib.stride_tricks.sliding_window_view(hashes, winnow).min(axis=1)
+    else:
+        hashes = hashes.min(keepdims=True)
+    return tuple(f"{int(h):016x}" for h in np.unique(hashes) if h != plain)

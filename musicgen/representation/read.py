@@ -60,7 +60,8 @@ class Piece:
 
     @cached_property  # computed once per piece, not once per row (frozen: __dict__ is set)
     def group(self) -> str:
-        """The musical fingerprint: the same tune in another key, tempo or file shares it."""
+        """The opening fingerprint: the same tune in another key, tempo or file shares it (ingest
+        joins the tunes that share a phrase into one split group: `mg.pipelines.groups`)."""
         return fingerprint(self.notes)
 
     @cached_property

@@ -1,0 +1,64 @@
+"""Phrase fingerprints of a tune's top line: the same phrases in any key or tempo, plain runs
+left out, and a stretch shared by two tunes found whatever surrounds it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mg.data.corpus import music21_corpus_dir
+from mg.representation import ARTICULATED, read_bytes
+from mg.representation import abc as abc_format
+from mg.representation.fingerprint import (
+    PHRASE_NOTES,
+    WINNOW,
+    informative,
+    phrase_fingerprints,
+    top_line,
+)
+from mg.representation.grid import Grid
+from mg.representation.transpose import shift_pitches
+
+
+def oneills(index: int):
+    text = (music21_corpus_dir() / "oneills1850" / "0001-0050.abc").read_text(encoding="utf-8")
+    tune = abc_format.split_tunes(text)[1][index]
+    return read_bytes(tune.text.encode(), "oneills.abc", Grid()).pieces[0]
+
+
+def slower(notes: np.ndarray) -> np.ndarray:
+    """Every step twice as long: the onset on the first, held on the second."""
+    out = np.repeat(notes, 2, axis=0)
+    out[1::2, :, ARTICULATED] = 0
+    return out
+
+
+def test_plain_runs_are_not_informative():
+    assert not informative(np.array([2, 2, 1, 2, 2, 2, 1, 2, 2, 1, 2, 2, 2, 1, 2, 2]))  # a scale
+    assert not informative(np.array([2, -2] * 8))  # a trill: two intervals
+    assert not informative(np.zeros(16, dtype=int))  # one note repeated
+    assert informative(np.array([2, -2, 0, 2, 2, 1, -1, -2, 2, -4, -3, 5, 0, 2, -2, 1]))
+
+
+def test_phrases_ignore_key_and_tempo():
+    tune = oneills(13)  # The Siege of Troy, a jig
+    found = phrase_fingerprints(tune.notes)
+    assert len(found) >= 5
+    assert phrase_fingerprints(shift_pitches(tune.notes, 5)) == found
+    assert phrase_fingerprints(slower(tune.notes)) == found
+    assert not set(found) & set(phrase_fingerprints(oneills(19).notes))  # another jig
+
+
+def test_a_long_enough_shared_stretch_shares_a_phrase_whatever_surrounds_it():
+    tune = oneills(13).notes
+    onsets = top_line(tune)[0]
+    # the top-line notes from the 10th on, behind another tune's opening bars
+    start, stop = onsets[10], onsets[10 + PHRASE_NOTES + WINNOW]
+    other = oneills(19).notes
+    joined = np.concatenate([other[: onsets[0] + 48], tune[start:stop]])
+    assert set(phrase_fingerprints(joined)) & set(phrase_fingerprints(tune))
+
+
+def test_a_short_tune_has_no_phrases():
+    notes = oneills(13).notes
+    onsets = top_line(notes)[0]
+    assert phrase_fingerprints(notes[: onsets[PHRASE_NOTES - 1] + 1]) == ()
