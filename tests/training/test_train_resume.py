@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 import mlflow
+import pytest
 from mlflow.tracking import MlflowClient
 
 from mg.training.config import TrainRequest
@@ -88,4 +89,10 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run_of_the_same_seed(train_d
     assert MlflowClient().get_run(run_id).info.status == "FINISHED"
     resumed_history, clean_history = history(run_id), history(clean.run_id)
     assert [step for step, _ in clean_history["valid/nll_frame"]] == [1, 2, 3]
-    assert resumed_history == clean_history
+    assert resumed_history.keys() == clean_history.keys()
+    for key, values in clean_history.items():  # the same numbers; float32 sums of two processes
+        steps = [step for step, _ in values]  # may differ in the last bits (the pitch network's
+        assert [step for step, _ in resumed_history[key]] == steps  # oneDNN convolution)
+        assert [v for _, v in resumed_history[key]] == pytest.approx(
+            [v for _, v in values], rel=1e-6
+        )
