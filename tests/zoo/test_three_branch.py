@@ -26,6 +26,16 @@ def batch(steps: int = 10) -> NoteBatch:
     return NoteBatch(notes, context, torch.arange(steps).remainder(16).repeat(2, 1))
 
 
+def stepped_log_prob(model: torch.nn.Module, whole: NoteBatch):
+    """log p of every frame of `whole` by `step`, one frame at a time, and the last state."""
+    state, stepped = model.initial_state(whole.notes.shape[0]), []
+    for t in range(whole.notes.shape[1]):
+        frame = NoteBatch(*(x[:, t : t + 1] for x in (whole.notes, whole.context, whole.position)))
+        output, state = model.step(state, frame)
+        stepped.append(output.log_prob(whole.notes[:, t : t + 1]))
+    return torch.cat(stepped, dim=1), state
+
+
 def test_the_pitch_skip_is_one_map_shared_by_every_pitch():
     assert count_parameters(build(True, pitch_window=0)) - count_parameters(build(False)) == 21
     window, units, hidden = 12, 32, 32
@@ -55,17 +65,8 @@ def test_the_key_memory_carried_by_steps_is_the_one_forward_computes():
     model, whole_batch = build(True), batch(steps=40)
     with torch.no_grad():
         whole = model(whole_batch).log_prob(whole_batch.notes)
-        state, stepped = model.initial_state(2), []
-        for t in range(40):
-            frame = NoteBatch(
-                *(
-                    x[:, t : t + 1]
-                    for x in (whole_batch.notes, whole_batch.context, whole_batch.position)
-                )
-            )
-            output, state = model.step(state, frame)
-            stepped.append(output.log_prob(whole_batch.notes[:, t : t + 1]))
-    torch.testing.assert_close(torch.cat(stepped, dim=1), whole, rtol=1e-5, atol=1e-5)
+        stepped, state = stepped_log_prob(model, whole_batch)
+    torch.testing.assert_close(stepped, whole, rtol=1e-5, atol=1e-5)
     assert state[3].shape == (2, 2, 12) and state[3].sum() > 0
 
 
@@ -86,14 +87,5 @@ def test_without_the_pitch_skip_step_still_reproduces_forward():
     model, whole_batch = build(False), batch()
     with torch.no_grad():
         whole = model(whole_batch).log_prob(whole_batch.notes)
-        state, stepped = model.initial_state(2), []
-        for t in range(whole_batch.notes.shape[1]):
-            frame = NoteBatch(
-                *(
-                    x[:, t : t + 1]
-                    for x in (whole_batch.notes, whole_batch.context, whole_batch.position)
-                )
-            )
-            output, state = model.step(state, frame)
-            stepped.append(output.log_prob(whole_batch.notes[:, t : t + 1]))
-    torch.testing.assert_close(torch.cat(stepped, dim=1), whole, rtol=1e-5, atol=1e-5)
+        stepped, _ = stepped_log_prob(model, whole_batch)
+    torch.testing.assert_close(stepped, whole, rtol=1e-5, atol=1e-5)
