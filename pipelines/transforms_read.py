@@ -198,7 +198,8 @@ class _SplitTunesFn(beam.DoFn):
             counters.inc(counters.ABC2MIDI_ERROR_LINES, complaints)
             counters.inc(counters.meter_name(piece.meter.first))
             counters.inc(counters.PICKUPS, int(piece.lead > 0))
-            counters.inc(counters.METER_CHANGES, int(len(piece.meter.changes) > 1))
+            # a written short bar restarts the same signature: not a change of meter
+            counters.inc(counters.METER_CHANGES, int(len(set(piece.meter.signatures())) > 1))
             yield piece
 
 

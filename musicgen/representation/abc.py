@@ -5,7 +5,8 @@ says: abc2midi itself ignores some header fields (`L:` among them), so the heade
 copied into each tune, right after its `X:` line, where the tune's own fields still override them. abc2midi runs in a subprocess with a timeout: once for the whole file (its tunes numbered
 1..n so that each gets its own MIDI file), which costs one process instead of one per tune; if
 that run crashes or hangs, each tune runs alone, so a tune that breaks abc2midi is one broken
-tune, never a broken file.
+tune, never a broken file. Fermatas are played at their written length (`-NFER`): abc2midi
+would double the note, and every later bar line would fall half a beat or more off the grid.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def render_tunes(
     for tune in tunes:  # unique numbers 1..n: abc2midi names each tune's file by its X:
         lines[tune.line - 1] = "\n".join([f"X:{tune.index + 1}", *inherited])
     with tempfile.TemporaryDirectory(prefix="mg-abc-") as tmp:
-        (Path(tmp) / "tunes.abc").write_text("\n".join(lines), encoding="utf-8")
+        (Path(tmp) / "tunes.abc").write_text(without_pause_marks("\n".join(lines)), "utf-8")
         try:
             proc = _run_abc2midi(["tunes.abc"], tmp, _ABC2MIDI_TIMEOUT_S + 0.1 * len(tunes))
         except subprocess.TimeoutExpired:
@@ -130,7 +131,7 @@ def abc_to_midi_bytes(header: str, tune: AbcTune, path: str) -> tuple[bytes, int
     """
     inherited = inherited_fields(header)
     first, _, rest = _ensure_number(tune.text).partition("\n")
-    source = "\n".join([first, *inherited, rest])
+    source = without_pause_marks("\n".join([first, *inherited, rest]))
     with tempfile.TemporaryDirectory(prefix="mg-abc-") as tmp:
         abc_path, midi_path = Path(tmp) / "tune.abc", Path(tmp) / "tune.mid"
         abc_path.write_text(source, encoding="utf-8")
@@ -144,9 +145,26 @@ def abc_to_midi_bytes(header: str, tune: AbcTune, path: str) -> tuple[bytes, int
         return midi_path.read_bytes(), len(errors)
 
 
+_PAUSE_MARK = re.compile(r'("[^"\n]*")|(?:H|!fermata!)x[\d/]*')
+_FIELD_LINE = re.compile(r"^[A-Za-z]:|^%")
+
+
+def without_pause_marks(text: str) -> str:
+    """The text without fermatas on invisible rests (`Hx`, `!fermata!x`), lines kept.
+
+    A transcriber's way to print a pause sign at the end of a line, not a sound: the printed
+    score has no rest there (music21 drops `x` too), yet abc2midi would play an eighth of
+    silence that over-fills the bar and moves every later bar line off the written ones.
+    """
+    return "\n".join(
+        line if _FIELD_LINE.match(line) else _PAUSE_MARK.sub(lambda m: m[1] or "", line)
+        for line in text.split("\n")
+    )
+
+
 def _run_abc2midi(args: list[str], cwd: str, timeout: float) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(_abc2midi()), *args, "-silent"],
+        [str(_abc2midi()), *args, "-silent", "-NFER"],
         cwd=cwd,
         capture_output=True,
         text=True,

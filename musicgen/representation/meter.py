@@ -66,7 +66,10 @@ FOUR_FOUR = TimeSignature(4, 4)
 
 @dataclass(frozen=True)
 class Meter:
-    """Time signatures from the step where each takes effect; the first at step 0."""
+    """Time signatures from the step where each takes effect; the first at step 0.
+
+    Every change starts a bar, so a change to the same signature off its bar lines restarts
+    the bar: the bar before it is short (a written short bar of an ABC tune, `abc_bars`)."""
 
     changes: tuple[tuple[int, TimeSignature], ...] = ((0, FOUR_FOUR),)
 
@@ -81,19 +84,25 @@ class Meter:
         return cls(((0, signature),))
 
     @classmethod
-    def from_steps(cls, changes: list[tuple[int, TimeSignature]]) -> Meter:
+    def from_steps(
+        cls, changes: list[tuple[int, TimeSignature]], steps_per_quarter: int = 0
+    ) -> Meter:
         """Changes at any steps: sorted, the last of several at one step wins, the first
-        signature extended back to step 0, repeats of the same signature dropped."""
+        signature extended back to step 0, a repeat of the same signature dropped where it
+        falls on a bar line anyway (one off the bar lines starts a bar: the bar before it is
+        short, as `abc_bars` writes a short bar; `steps_per_quarter` places the bar lines)."""
         if not changes:
             return cls()
         by_step = dict(sorted(changes, key=lambda c: c[0]))
         ordered = sorted(by_step.items())
         kept = [(0, ordered[0][1])]
         for step, signature in ordered[1:]:
-            if step > 0 and signature != kept[-1][1]:
-                kept.append((step, signature))
-            elif step <= 0:
+            if step <= 0:
                 kept[0] = (0, signature)
+            elif signature != kept[-1][1] or (
+                steps_per_quarter and (step - kept[-1][0]) % signature.bar_steps(steps_per_quarter)
+            ):
+                kept.append((step, signature))
         return cls(tuple(kept))
 
     @property
@@ -133,7 +142,9 @@ def grid_meter(meter: Meter | None, grid: Grid) -> Meter:
     return meter
 
 
-def meter_from_ticks(signatures: list[tuple[int, int, int]], ticks_per_step: float) -> Meter:
+def meter_from_ticks(
+    signatures: list[tuple[int, int, int]], ticks_per_step: float, steps_per_quarter: int = 0
+) -> Meter:
     """MIDI time signature events (tick, numerator, denominator) -> the meter on the step grid.
 
     A broken event (numerator or denominator 0) is ignored rather than the file; no event
@@ -146,7 +157,7 @@ def meter_from_ticks(signatures: list[tuple[int, int, int]], ticks_per_step: flo
         except ValueError:
             continue
         changes.append((int(round(tick / ticks_per_step)), signature))
-    return Meter.from_steps(changes)
+    return Meter.from_steps(changes, steps_per_quarter)
 
 
 def lead_for_pickup(pickup: int, meter: Meter, steps_per_quarter: int) -> int:

@@ -11,6 +11,7 @@ import numpy as np
 
 from mg.errors import CorpusError, Reason
 from mg.representation import abc as abc_format
+from mg.representation.abc_bars import bar_meter, counted, tune_bars
 from mg.representation.abc_pickup import tune_pickup
 from mg.representation.encode import encode_events
 from mg.representation.files import MAX_FILE_BYTES, printable, read_regular_file
@@ -142,7 +143,7 @@ def place_on_bars(
     a whole bar or gives it a short time signature of its own, and both read right as they are.
     """
     eps = grid.steps_per_beat
-    meter = meter_from_ticks(list(events.time_signatures), events.ticks_per_beat / eps)
+    meter = meter_from_ticks(list(events.time_signatures), events.ticks_per_beat / eps, eps)
     lead = lead_for_pickup(pickup or 0, meter, eps)
     notes, meter = with_lead(notes, meter, lead)
     return notes, meter, lead
@@ -182,12 +183,43 @@ def _abc_piece(
     events = parse_midi(midi[0], source)
     notes, stats = encode_events(events, grid, source)
     stats.dropped["abc2midi_errors"] = midi[1]
-    pickup = round(tune_pickup(inherited, tune.text) * 4 * grid.steps_per_beat)
-    notes, meter, lead = place_on_bars(notes, events, grid, pickup)
+    written = written_bars(inherited, tune.text, events, len(notes), grid)
+    if written is not None:  # the bar lines as written, where they account for the MIDI
+        meter, lead, _ = written
+        notes, _ = with_lead(notes, meter, lead)
+    else:  # the meter's bar lines from the first full bar
+        pickup = round(tune_pickup(inherited, tune.text) * 4 * grid.steps_per_beat)
+        notes, meter, lead = place_on_bars(notes, events, grid, pickup)
     return Piece(
         notes, source, tune.index, tune.title, tune.text, stats.as_dict(), meter, lead,
         events.tempo_bpm, events.program,
     )  # fmt: skip
+
+
+def written_bars(
+    inherited: list[str], text: str, events: NoteEvents, steps: int, grid: Grid
+) -> tuple[Meter, int, int] | None:
+    """(meter, lead, steps of music) from an ABC tune's written bar lines (`abc_bars`), or None.
+
+    Used only when the bars, repeats expanded as abc2midi plays them, last as long as its MIDI
+    (to within one bar: a closing rest is not in the notes) and when the MIDI has no time
+    signature change of its own the text did not give; otherwise the meter's bar lines are
+    kept, so a tune read wrongly here keeps the bar lines it had.
+    """
+    if grid.meter == "fixed":
+        return None
+    bars = tune_bars(inherited, text)
+    if not bars:
+        return None
+    eps = grid.steps_per_beat
+    meter, lead, length = bar_meter(counted(bars), eps)
+    last = meter.changes[-1][1].bar_steps(eps)
+    if not (steps <= length + 1 and length - steps < last):
+        return None
+    signatures = {str(TimeSignature(n, d)) for _, n, d in events.time_signatures if n and d}
+    if not signatures <= {str(s) for s in {b.signature for b in bars}}:
+        return None
+    return meter, lead, length
 
 
 def _musicxml_result(data: bytes, source: str, grid: Grid) -> FileResult:

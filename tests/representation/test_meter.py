@@ -115,3 +115,82 @@ def test_triplets_on_the_twelve_step_grid_round_trip_to_the_same_notes():
     np.testing.assert_array_equal(again.notes, piece.notes)
     coarse = read_bytes(TRIPLETS.encode(), "triplets.abc", Grid()).pieces[0]
     assert onset_steps(coarse.notes) != [s // 3 for s in onsets]  # 4 steps cannot hold them
+
+
+ENDINGS = """X:1
+T:A jig with a pickup, first and second endings and a short first ending
+M:6/8
+L:1/8
+K:G
+D|:GAB AGE|GAB d2B|1 AGE D2:|2 AGE G2 d||
+|:gfe dBG|ABA D2d|1 gfe dBG:|2 AGF G3|]
+"""
+
+
+def test_a_jig_with_endings_has_its_downbeats_where_the_written_bar_lines_fall(where):
+    """abc2midi plays D | GAB AGE | GAB d2B | AGE D2 (a bar one eighth short: the repeat starts
+    on a downbeat) | GAB AGE | GAB d2B | AGE G2 d | gfe dBG | ABA D2d | gfe dBG | gfe dBG |
+    ABA D2d | AGF G3: the meter alone would put every bar line after the short first ending
+    an eighth late. A musician counts 12 bars, the pickup not counted."""
+    grid = GRID
+    piece = read_bytes(ENDINGS.encode(), "endings.abc", grid).pieces[0]
+    assert piece.lead == 10  # a 12-step bar, a pickup of one eighth
+    downbeats = [12, 24, 36, 46, 58, 70, 82, 94, 106, 118, 130, 142]
+    lines = piece.meter.bar_lines(len(piece.notes), grid.steps_per_beat).tolist()
+    assert lines == [0, *downbeats]  # bar 0 holds the lead-in and the pickup
+    assert set(downbeats) <= set(onset_steps(piece.notes))  # every bar starts with a note
+    assert all(p == (0, 0, "6/8") for p in where(piece, grid, downbeats))
+    assert where(piece, grid, [10, 42, 52]) == [(4, 1, "6/8"), (0, 1, "6/8"), (0, 1, "6/8")]
+    assert piece.bars(grid.steps_per_beat) == 12
+    # the short bar is a restart of 6/8 in the meter, and MIDI keeps it (a time signature
+    # event off the bar lines starts a bar), so decoding and reading back gives the same meter
+    assert piece.meter == Meter(((0, TimeSignature(6, 8)), (46, TimeSignature(6, 8))))
+    again = read_bytes(notes_to_midi_bytes(piece.notes, grid, meter=piece.meter), "e.mid", grid)
+    assert again.pieces[0].meter == piece.meter
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "C D :| E F || G A :|",  # after a repeat, a double bar is where the next one starts
+        "C D :| E F | G A :|",  # ... else the end of the last repeat
+        "C D || E F :: G A :|",  # before any repeat, a double bar is not
+        "|: C D |1 E :|2 F |: G A :|",  # endings
+        "C D ||  E F |] G A :|",
+        # after two endings, abc2midi goes back to the tune's start a third time, skips both
+        # endings and repeats nothing after that
+        "C|D|1 E:|2 F|| G|A:| B|c:| d|e|",
+        "C|D:| G|A|1 B:|2 c|| d|e:|",
+    ],
+)
+def test_repeats_are_expanded_as_abc2midi_plays_them(body):
+    from mg.representation.abc_bars import WHOLE, tune_bars
+
+    text = f"X:1\nT:repeats\nM:4/4\nL:1/4\nK:C\n{body}\n"
+    piece = read_bytes(text.encode(), "repeats.abc", GRID).pieces[0]
+    bars = tune_bars([], text)
+    played = len(piece.notes) - piece.lead  # the MIDI's length, the lead-in before C D left out
+    assert played == sum(bar.length for bar in bars) * 16 / WHOLE  # whole notes -> steps
+
+
+def test_a_fermata_keeps_its_written_length_so_the_bar_lines_stay_on_the_notes(where):
+    text = "X:1\nT:fermata\nM:3/4\nL:1/4\nK:C\nC D HE|F G !fermata!A|B c d|\n"
+    piece = read_bytes(text.encode(), "fermata.abc", GRID).pieces[0]
+    assert onset_steps(piece.notes) == list(range(0, 36, 4))  # abc2midi alone doubles E and A
+    assert where(piece, GRID, [12, 24]) == [(0, 0, "3/4"), (0, 0, "3/4")]
+
+
+def test_a_missing_bar_line_makes_two_bars_not_one_long_one():
+    text = "X:1\nT:missing bar line\nM:6/8\nL:1/8\nK:G\nA|GAB AGE \\\nGAB d2B|AGE G2:|\n"
+    piece = read_bytes(text.encode(), "missing.abc", GRID).pieces[0]
+    assert piece.meter == Meter.constant("6/8") and piece.lead == 10
+    assert piece.bars(GRID.steps_per_beat) == 6  # (GAB AGE, GAB d2B, AGE G2) twice
+
+
+def test_a_fermata_on_an_invisible_rest_is_a_sign_not_an_eighth_of_silence():
+    text = "X:1\nT:pause sign\nM:2/4\nL:1/8\nK:C\nC|DEFG|ABcB Hx|cBAG|F3:|\n"
+    piece = read_bytes(text.encode(), "pause.abc", GRID).pieces[0]
+    assert piece.meter == Meter.constant("2/4") and piece.lead == 6
+    onsets = onset_steps(piece.notes)
+    assert [s for s in onsets if s % 8 == 0] == [8, 16, 24, 32, 40, 48, 56, 64]  # D A c F, twice
+    assert piece.bars(GRID.steps_per_beat) == 8
