@@ -78,7 +78,7 @@ def without_state(model, steps: int) -> None:
             torch.from_numpy(position)[None],
         )
         last = model(batch).time_slice(slice(-1, None))
-        drawn = last.sample(torch.Generator().manual_seed(0), Controls(temperature=1e-4))
+        drawn = last.sample(torch.Generator().manual_seed(0), Controls(greedy=True))
         pressed = drawn.pressed[0].numpy()
         frame = np.zeros((1, GRID.alpha, 3), dtype=np.uint8)
         frame[0, pressed] = (1, 1, 80)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from mg.cli.common import one_line_errors, quiet_mlflow
+from mg.generation import DEFAULT_TOP_P
 
 
 def evaluate(
@@ -34,7 +35,7 @@ def evaluate(
     top_p: Annotated[
         float,
         typer.Option(min=1e-6, max=1.0, help="Top-p of the generated pieces (as mg generate)."),
-    ] = 1.0,
+    ] = DEFAULT_TOP_P,
     tracking_uri: Annotated[
         str | None,
         typer.Option(help="MLflow tracking URI (else MLFLOW_TRACKING_URI, else ./mlflow.db)."),

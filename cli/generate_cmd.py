@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mg.cli.common import one_line_errors, quiet_mlflow, show_progress
+from mg.generation import DEFAULT_TOP_P
 
 if TYPE_CHECKING:  # the library (torch, mlflow) loads when the command runs, not for `mg --help`
     from mg.generation.generate import GenerateResult
@@ -62,8 +63,13 @@ def generate(
     ] = 1.0,
     top_p: Annotated[
         float,
-        typer.Option(min=1e-6, max=1.0, help="Sample only from the most likely share of the mass."),
-    ] = 1.0,
+        typer.Option(
+            min=1e-6,
+            max=1.0,
+            help="Sample only from the likeliest frames holding this share of the mass (1: the "
+            "model's own distribution).",
+        ),
+    ] = DEFAULT_TOP_P,
     key: Annotated[
         str | None,
         typer.Option(

@@ -68,7 +68,6 @@ PRESETS = {
 }
 
 ACTIVE_VARIANCE = 0.01  # a unit is active when Var_x E_q[z_u] exceeds this (Burda et al. 2016)
-GREEDY = 1e-6  # the temperature of a greedy decode: every choice is the likelier value
 EVAL_SEED = 0  # eval mode draws z ~ q(z|x) from this seed: the same weights give the same ELBO
 
 

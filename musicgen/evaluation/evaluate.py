@@ -25,6 +25,7 @@ from mg.data.schema import table_arrays
 from mg.errors import DatasetError
 from mg.evaluation.music_stats import STATS, longest_common_runs, mean_stats, pack_pressed
 from mg.evaluation.sample_nll import sample_metrics
+from mg.generation import DEFAULT_TOP_P
 from mg.kinds import kind_of
 from mg.models.saving import LoadedModel
 from mg.representation.grid import Grid
@@ -41,7 +42,7 @@ class EvaluateOptions:
     max_corpus: int = 20_000  # training segments the copy check searches
     tracking_uri: str | None = None
     temperature: float = 1.0  # sampling of the generated pieces, as `mg generate` takes it
-    top_p: float = 1.0
+    top_p: float = DEFAULT_TOP_P
 
 
 @dataclass(frozen=True)

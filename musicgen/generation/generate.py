@@ -181,8 +181,9 @@ def _set_window(model: Any, family: str, window: int) -> None:
 def _progress(
     report: Callable[[int, int], None] | None, sampling: SamplingOptions, primer_steps: int
 ) -> Callable[[int], Any] | None:
-    """The sampler's per-step callback, told the total: the primer's steps and the new ones."""
+    """The sampler's per-step callback, told the total of model steps: one per new step, from
+    silence or from the primer's last step (the primer's other steps are read first)."""
     if report is None:
         return None
-    total = sampling.steps - 1 + primer_steps
+    total = sampling.steps + max(primer_steps - 1, 0)
     return lambda done: report(done, total)

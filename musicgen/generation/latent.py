@@ -13,7 +13,7 @@ mean of q(z | x) and decodes a z frame by frame. Here, for every such family:
 
 Frames are drawn with the same head sampling and controls as `mg generate`'s autoregressive
 sampler (mg.generation.sampling), on a CPU generator: a seed gives the same bytes anywhere.
-A greedy decode takes the likelier value of every choice (temperature → 0).
+A greedy decode takes the likelier value of every choice (`Controls.greedy`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from mg.representation.meter import grid_meter
 from mg.representation.position import position_codes
 
 VARIATION_SPREAD = 0.5  # the std of a variation around the primer's mean, in prior units
-GREEDY = Controls(temperature=1e-6)
+GREEDY = Controls(greedy=True)
 
 
 class PrimerError(MgError):

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from mg.generation import DEFAULT_TOP_P
 from mg.generation.controls import make_controls
 from mg.models.heads import Controls, FrameDistribution
 from mg.models.protocol import VELOCITY_MAX, NoteBatch, model_notes
@@ -38,7 +39,7 @@ class SamplingOptions:
     num: int = 1
     seed: int = 0
     temperature: float = 1.0
-    top_p: float = 1.0  # the share of probability mass kept (what it cuts depends on the head)
+    top_p: float = DEFAULT_TOP_P  # the share of probability mass kept (what it cuts: the head)
     key: str | None = None  # "D:minor": only the scale's pitches sound
     pitch_range: str | None = None  # "55:84": only MIDI pitches in LOW..HIGH sound
     max_polyphony: int | None = None  # at most this many pitches at once
@@ -55,10 +56,16 @@ def generate_notes(
 ) -> np.ndarray:
     """Sample `options.num` pieces at once -> uint8 [num, frames, α, 3].
 
-    Without a primer the first frame is a random chord (the patent's random note matrix) and
-    the output has `steps` frames; with a primer [P, α, 3] the model first reads the primer,
-    and the output is the primer followed by `steps` new frames. `progress(n)` is told of
-    every n model steps done (the primer's included), for a progress bar.
+    Without a primer the model starts from silence, a silent frame on the last step of a bar
+    before the piece, and the output is the `steps` frames it samples after it (the first on
+    a downbeat); with a primer [P, α, 3] the model first reads the primer, and the output is
+    the primer followed by `steps` new frames. `progress(n)` is told of every n model steps
+    done (the primer's included), for a progress bar.
+
+    Silence rather than a random chord (the patent's random note matrix): a chord of three
+    random pitches puts three random pitch classes into the key memory and a wide span into
+    the piece before the model has chosen anything (measured in benchmarks/RESULTS-music.md);
+    every training piece starts from silence, so the first notes are the model's own.
     """
     if (
         options.steps < 1
@@ -73,14 +80,13 @@ def generate_notes(
     )  # fmt: skip
     generator = torch.Generator().manual_seed(options.seed)
     device = next(model.parameters()).device
-    start = (
-        _start_frames(grid, options, controls, generator)
-        if primer is None
-        else _tile(primer, options.num)
-    )
+    if primer is None:
+        start, first_step = np.zeros((options.num, 1, grid.alpha, 3), dtype=np.uint8), -1
+    else:
+        start, first_step = _tile(primer, options.num), 0
     frames = list(np.moveaxis(start, 1, 0))  # list of [num, α, 3]
-    new_steps = options.steps - 1 if primer is None else options.steps
-    positions = piece_positions(grid, options.meter, len(frames) + new_steps)
+    new_steps = options.steps
+    positions = piece_positions(grid, options.meter, len(frames) + new_steps, first_step)
     with one_thread_on_cpu(device):
         state = model.initial_state(options.num)
         for t in range(len(frames) - 1 + new_steps):
@@ -90,7 +96,8 @@ def generate_notes(
                 frames.append(_sample_frame(distribution, frames[-1], controls, generator))
             if progress is not None:
                 progress(1)
-    return np.stack(frames, axis=1)
+    pieces = np.stack(frames, axis=1)
+    return pieces if primer is not None else pieces[:, 1:]
 
 
 @contextmanager
@@ -103,22 +110,6 @@ def one_thread_on_cpu(device: torch.device) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def _start_frames(
-    grid: Grid, options: SamplingOptions, controls: Controls, generator: torch.Generator
-) -> np.ndarray:
-    """A random chord of three pitches from the middle of the range, one per piece; with
-    controls, of allowed pitches (the middle half of them) and at most max-polyphony."""
-    frames = np.zeros((options.num, 1, grid.alpha, 3), dtype=np.uint8)
-    allowed = np.flatnonzero(controls.allowed_on(grid.alpha, torch.device("cpu")).numpy())
-    middle = max(1, len(allowed) // 2)
-    low = max(0, len(allowed) // 2 - middle // 2)
-    size = min(3, middle, controls.cap(grid.alpha))
-    for i in range(options.num):
-        pitches = allowed[low + torch.randperm(middle, generator=generator)[:size].numpy()]
-        frames[i, 0, pitches] = (1, 1, 80)
-    return frames
 
 
 def _tile(primer: np.ndarray, num: int) -> np.ndarray:
@@ -136,9 +127,10 @@ def piece_meter(grid: Grid, meter: str | None = None) -> Meter:
     return grid_meter(Meter.constant(meter or grid.common_meter), grid)
 
 
-def piece_positions(grid: Grid, meter: str | None, steps: int) -> np.ndarray:
-    """P_t of every step, int16 [steps, 3], by the function ingest used (`position_codes`)."""
-    return position_codes(piece_meter(grid, meter), grid, steps)
+def piece_positions(grid: Grid, meter: str | None, steps: int, start: int = 0) -> np.ndarray:
+    """P_t of steps start … start+steps-1, int16 [steps, 3], by the function ingest used
+    (`position_codes`; a step before 0 counts back in the first bar's meter)."""
+    return position_codes(piece_meter(grid, meter), grid, steps, start)
 
 
 def _frame_batch(frames: list[np.ndarray], t: int, grid: Grid, position: np.ndarray) -> NoteBatch:

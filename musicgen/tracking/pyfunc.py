@@ -11,7 +11,7 @@ loading reads JSON and safetensors only.
 
 - input: a list of requests (or one), each a dict of sampling options, all optional: `steps`
   (default: one segment of the model's grid; 2048 characters for text families, a tune ending
-  sooner at its blank line), `num` (1), `seed` (0), `temperature` (1.0), `top_p` (1.0), the
+  sooner at its blank line), `num` (1), `seed` (0), `temperature` (1.0), `top_p` (0.9), the
   controls `key`, `pitch_range`, `max_polyphony`, `meter`, `keep_primer` (true) and `primer`
   (ABC text, or a MIDI file in base64); a pandas DataFrame is a request per row.
 - output: a list of pieces, each a dict: `midi` (base64, the bytes `mg generate` writes for the

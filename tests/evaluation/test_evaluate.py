@@ -207,12 +207,14 @@ def test_results_are_logged_to_the_models_run(evaluation, store):
 
 def test_pieces_are_sampled_with_the_temperature_and_top_p_given(built):
     """`mg evaluate --temperature/--top-p` judges the pieces `mg generate` would write with
-    them, and its table says how they were sampled."""
+    them, and its table says how they were sampled unless it was the model's own distribution
+    (the default top-p, as mg generate's, is 0.9)."""
     loaded = load_model(built[1])
-    plain = EvaluateOptions("test", num=2, seed=3)
-    cooled = EvaluateOptions("test", num=2, seed=3, temperature=0.5, top_p=0.9)
+    plain = EvaluateOptions("test", num=2, seed=3, top_p=1.0)
+    cooled = EvaluateOptions("test", num=2, seed=3, temperature=0.5, top_p=0.8)
     first = generated_pieces(loaded, loaded.grid, plain)
     assert np.array_equal(first, generated_pieces(loaded, loaded.grid, plain))
     assert not np.array_equal(first, generated_pieces(loaded, loaded.grid, cooled))
     assert sampling_note(plain) == []
-    assert sampling_note(cooled) == ["pieces sampled at temperature 0.5, top-p 0.9"]
+    assert sampling_note(cooled) == ["pieces sampled at temperature 0.5, top-p 0.8"]
+    assert sampling_note(EvaluateOptions()) == ["pieces sampled at temperature 1, top-p 0.9"]

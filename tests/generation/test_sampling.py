@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from mg.generation.sampling import SamplingOptions, generate_notes
+from mg.models.heads import Controls
 from mg.models.protocol import NoteBatch
 from mg.models.saving import load_model
 from mg.representation import context_matrix, position_index, read_file
@@ -28,30 +29,36 @@ def test_same_seed_gives_the_same_pieces_and_another_seed_others(loaded):
     assert first[:, :, :, 0].any(axis=(1, 2)).all()  # every piece plays something
 
 
-def test_each_frame_is_what_the_model_predicts_from_the_shared_context(loaded):
-    """Near-zero temperature makes sampling follow the logits' sign; a whole-sequence forward
-    over the sampled piece, with the context from `context_matrix`, must then predict every
-    sampled frame: the sampler fed the model the same notes, context and positions."""
+def test_each_frame_is_the_draw_from_a_whole_piece_forward(loaded):
+    """At temperature 1 and top-p 1 the sampler starts from silence (a silent frame on the last step of a
+    bar) and draws each frame from the model's step. Replaying the seed's draws on the
+    distributions of one whole-sequence forward over silence + the sampled piece, with the
+    context from `context_matrix` and the positions one step before the bar, gives every frame
+    back: the sampler fed the model the notes, context and positions ingest would, and the
+    probability it sampled is the one training scores."""
     grid = loaded.grid
-    options = SamplingOptions(steps=80, num=2, seed=1, temperature=1e-4)
+    options = SamplingOptions(steps=80, num=2, seed=1, top_p=1.0)
     pieces = generate_notes(loaded.model, grid, options)
-    notes = pieces.astype(np.float32)
+    whole = np.concatenate([np.zeros_like(pieces[:, :1]), pieces], axis=1)
+    notes = whole.astype(np.float32)
     notes[..., 2] /= 127.0
-    context = np.stack([context_matrix(p, grid.steps_per_beat) for p in pieces])
-    position = np.tile(position_index(options.steps, grid)[None], (options.num, 1, 1))
+    context = np.stack([context_matrix(p, grid.steps_per_beat) for p in whole])
+    position = np.tile(position_index(options.steps + 1, grid, -1)[None], (options.num, 1, 1))
     batch = NoteBatch(
         torch.from_numpy(notes),
         torch.from_numpy(context.astype(np.float32)),
         torch.from_numpy(position.astype(np.int64)),
     )
+    generator = torch.Generator().manual_seed(options.seed)
     with torch.no_grad():
-        distribution = loaded.model(batch).time_slice(slice(None, -1))
-        output = distribution.conditionals(batch.notes[:, 1:])
-    predicted = (output.pressed_logits > 0).numpy()
-    assert np.array_equal(predicted, pieces[:, 1:, :, 0] > 0)
-    articulated = (output.articulated_logits > 0).numpy()
-    started = (pieces[:, 1:, :, 0] > 0) & (articulated | (pieces[:, :-1, :, 0] == 0))
-    assert np.array_equal(started, pieces[:, 1:, :, 1] > 0)
+        distribution = loaded.model(batch)
+        for t in range(options.steps):
+            drawn = distribution.time_slice(slice(t, t + 1)).sample(generator, Controls())
+            pressed = drawn.pressed.numpy()
+            assert np.array_equal(pressed, pieces[:, t, :, 0] > 0), f"frame {t}"
+            onset = pressed & (drawn.articulated.numpy() | (whole[:, t, :, 0] == 0))
+            assert np.array_equal(onset, pieces[:, t, :, 1] > 0), f"frame {t}"
+    assert pieces[..., 0].any(axis=(1, 2)).all()  # from silence, every piece plays
 
 
 def test_a_primer_is_read_first_and_comes_back_unchanged(loaded, generation_corpus):
@@ -62,9 +69,9 @@ def test_a_primer_is_read_first_and_comes_back_unchanged(loaded, generation_corp
     assert np.array_equal(pieces[:, :40], np.stack([primer, primer]))
 
 
-def test_a_tiny_top_p_takes_the_likeliest_value_of_every_choice(loaded):
-    """With the nade head a tiny top-p keeps, at every pitch, only the likelier value: the
-    same pieces as a near-zero temperature (the start chord comes from the seed)."""
+def test_a_tiny_top_p_and_a_near_zero_temperature_take_the_likeliest_frame(loaded):
+    """With the nade head a tiny top-p keeps the likeliest of the frames drawn, and so does a
+    near-zero temperature: the same pieces."""
     assert loaded.model.config.head == "nade"
     top = generate_notes(loaded.model, loaded.grid, SamplingOptions(64, 2, 3, top_p=1e-6))
     cold = generate_notes(loaded.model, loaded.grid, SamplingOptions(64, 2, 3, temperature=1e-4))

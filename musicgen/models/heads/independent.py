@@ -86,7 +86,10 @@ class IndependentFrame:
         u_pressed, u_articulated = uniforms(generator, rows, alpha, logits.device)
         support = controls.allowed_on(alpha, logits.device) & _nucleus(logits, controls.top_p)
         p = torch.where(support, torch.sigmoid(logits), torch.zeros_like(logits))
-        if controls.temperature == 1.0 and controls.cap(alpha) >= alpha:
+        if controls.greedy:  # the likelier value of every pitch, the likeliest `cap` of them
+            pressed = (p >= 0.5) & (p >= p.topk(controls.cap(alpha), -1).values[:, -1:])
+            log_q = torch.zeros(rows, dtype=torch.float64, device=logits.device)
+        elif controls.temperature == 1.0 and controls.cap(alpha) >= alpha:
             pressed = u_pressed < p
             log_q = torch.where(pressed, p, 1 - p).clamp_min(1e-300).log().sum(-1)
         else:

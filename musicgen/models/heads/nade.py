@@ -12,12 +12,14 @@ one. Articulation and velocity of every pitch
 are predicted from h_t and σ(a_α), the NADE state after the whole pressed frame: they are
 conditioned on the frame's pressed pitches.
 
-Sampling controls are exact because they act on each conditional as the walk reaches it:
-temperature divides each conditional logit (a low temperature chooses likelier pitches, it
-does not silence: once the walk has passed the likely pitches, the frame's last choices become
-near-certain); top-p keeps the likelier value of a pitch alone when it holds at least top-p of
-that conditional's mass; a pitch outside `allowed`, or past `max_polyphony` pressed pitches,
-has probability 0 and the walk goes on with the others.
+Sampling: a pitch outside `allowed`, or past `max_polyphony` pressed pitches, has probability 0
+as the walk reaches it and the walk goes on with the others, so constraints hold exactly.
+Temperature and top-p act on the whole frame, not on each conditional: tempering every
+conditional silences the music (a pitch walked past at p = 0.1 falls to 0.03 at T 0.5, and a
+NADE that is not sure where the melody note lies has every conditional low: a 20-minute folk
+model at top-p 0.9 sampled nothing but rests) and pushes the notes up the walk. So at another
+temperature or top-p the head draws `controls.candidates` frames from the model and chooses
+one by the frame's own probability (`mg.models.heads.distribution.resample`).
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ from torch import nn
 from mg.models.heads.distribution import (
     Controls,
     NoteSample,
-    bernoulli_top_p,
     draw_articulation,
     pressed_log_prob,
+    resample,
     uniforms,
 )
 from mg.models.protocol import NoteOutput
@@ -99,14 +101,28 @@ class NadeFrame:
 
     @torch.no_grad()
     def sample(self, generator: torch.Generator, controls: Controls) -> NoteSample:
-        """The pitch-by-pitch walk, done by events: between two pressed pitches the NADE state
-        does not change, so one matrix product gives every remaining conditional at once and
-        the next pressed pitch of each row is the first whose draw falls under its
-        probability; the loop runs once per pressed pitch, not once per pitch."""
+        if controls.greedy or (controls.temperature == 1.0 and controls.top_p >= 1.0):
+            return self._walk(generator, controls)
+        k = controls.candidates
+        last = self.time_slice(slice(-1, None))
+        many = NadeFrame(
+            self.head, *(x.repeat_interleave(k, 0) for x in (last.visible, last.hidden, last.frame))
+        )
+        drawn = many._walk(generator, controls.untempered(), group=k)
+        return resample(drawn, k, generator, controls)
+
+    def _walk(self, generator: torch.Generator, controls: Controls, group: int = 1) -> NoteSample:
+        """The pitch-by-pitch walk at temperature 1 (or greedy), done by events: between two pressed
+        pitches the NADE state does not change, so one matrix product gives every remaining
+        conditional at once and the next pressed pitch of each row is the first whose draw
+        falls under its probability; the loop runs once per pressed pitch, not per pitch.
+        Rows in groups of `group` (the candidates of one frame) share their articulation
+        draws: the same pressed frame drawn twice is the same frame."""
         head, visible = self.head, self.visible[:, -1]
         rows, alpha = visible.shape
         device = visible.device
         u_pressed, u_articulated = uniforms(generator, rows, alpha, device)
+        u_articulated = u_articulated[::group].repeat_interleave(group, 0)
         allowed = controls.allowed_on(alpha, device)
         cap, pitch = controls.cap(alpha), torch.arange(alpha, device=device)
         state = self.hidden[:, -1].clone()
@@ -117,9 +133,10 @@ class NadeFrame:
         live = torch.ones(rows, dtype=torch.bool, device=device)
         while live.any():
             logits = visible + torch.sigmoid(state) @ head.output_weight.T
-            p = torch.sigmoid(logits.double() / controls.temperature)
             open_ = allowed & (count < cap).unsqueeze(-1)
-            p = torch.where(open_, bernoulli_top_p(p, controls.top_p), torch.zeros_like(p))
+            p = torch.where(open_, torch.sigmoid(logits.double()), 0.0)
+            if controls.greedy:
+                p = (p >= 0.5).to(p.dtype)
             ahead = (pitch >= start.unsqueeze(-1)) & live.unsqueeze(-1)
             on = (u_pressed < p) & ahead
             found = on.any(-1)
