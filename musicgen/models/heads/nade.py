@@ -130,25 +130,26 @@ class NadeFrame:
         count = torch.zeros(rows, dtype=torch.long, device=device)
         start = torch.zeros(rows, dtype=torch.long, device=device)  # next pitch to decide
         log_q = torch.zeros(rows, dtype=torch.float64, device=device)
-        live = torch.ones(rows, dtype=torch.bool, device=device)
-        while live.any():
-            logits = visible + torch.sigmoid(state) @ head.output_weight.T
-            open_ = allowed & (count < cap).unsqueeze(-1)
+        live = torch.arange(rows, device=device)  # rows whose walk goes on
+        while live.numel():
+            logits = visible[live] + torch.sigmoid(state[live]) @ head.output_weight.T
+            open_ = allowed & (count[live] < cap).unsqueeze(-1)
             p = torch.where(open_, torch.sigmoid(logits.double()), 0.0)
             if controls.greedy:
                 p = (p >= 0.5).to(p.dtype)
-            ahead = (pitch >= start.unsqueeze(-1)) & live.unsqueeze(-1)
-            on = (u_pressed < p) & ahead
+            ahead = pitch >= start[live].unsqueeze(-1)
+            on = (u_pressed[live] < p) & ahead
             found = on.any(-1)
             first = torch.where(found, on.to(torch.uint8).argmax(-1), alpha)
             off = ahead & (pitch < first.unsqueeze(-1))
-            log_q += torch.where(off, (1 - p).clamp_min(1e-300).log(), 0.0).sum(-1)
-            rows_on = found.nonzero().squeeze(-1)
-            chosen = first[rows_on]
-            pressed[rows_on, chosen] = True
-            log_q[rows_on] += p[rows_on, chosen].clamp_min(1e-300).log()
-            state[rows_on] += head.input_weight[chosen]
-            count, start, live = count + found, first + 1, found
+            log_q[live] += torch.where(off, (1 - p).clamp_min(1e-300).log(), 0.0).sum(-1)
+            hit, chosen = live[found], first[found]
+            pressed[hit, chosen] = True
+            log_q[hit] += p[found, chosen].clamp_min(1e-300).log()
+            state[hit] += head.input_weight[chosen]
+            count[hit] += 1
+            start[hit] = chosen + 1
+            live = hit
         last = self._articulation(visible.unsqueeze(1), torch.sigmoid(state).unsqueeze(1))
         articulated, velocity = draw_articulation(last, pressed, u_articulated, controls)
         return NoteSample(pressed, articulated, velocity, log_q)
