@@ -6,8 +6,11 @@ The statistics follow muspy's definitions (Dong et al. 2020), on the grid: a not
 over pieces; trailing silence (the padding of a dataset's last segment) is left out first.
 Beside them, two that say whether the music sounds like its corpus: `harmony`, the share of
 sounding frames whose pitch classes all belong to one triad or seventh chord (a melody note or
-an interval always does; a cluster does not), and `median_note_length` in steps. `polyphony` is
-the mean number of voices (pitches sounding) over the sounding frames.
+an interval always does; a cluster does not), `median_note_length` in steps, and
+`off_eighth_onsets`, the share of onset frames that fall off the eighth-note grid counted from
+the piece's first bar line (a sixteenth or a triplet off; NaN on a grid without eighths): a
+line that slips by a sixteenth and goes on there reads as off the beat. `polyphony` is the mean
+number of voices (pitches sounding) over the sounding frames.
 
 The copy check finds, for each generated piece, the longest run of consecutive frames whose
 pressed pitches equal a run somewhere in the training segments (silent frames never match).
@@ -32,6 +35,7 @@ STATS = (
     "notes_per_bar",
     "harmony",
     "median_note_length",
+    "off_eighth_onsets",
 )
 MAJOR_SCALE = np.array([0, 2, 4, 5, 7, 9, 11])
 CHORDS = (  # pitch classes above the root
@@ -90,6 +94,8 @@ def piece_stats(notes: np.ndarray, grid: Grid) -> dict[str, float]:
     voices = pressed.sum(axis=-1)
     sounding = pitch_class_sets(pressed[voices > 0], grid.low)
     beats = len(notes) // grid.steps_per_beat or 1
+    eighth = grid.steps_per_beat // 2 if grid.steps_per_beat % 2 == 0 else 0
+    onset_steps = np.nonzero(onsets.any(axis=-1))[0]
     beat_sounds = pressed[: beats * grid.steps_per_beat].reshape(beats, -1, pressed.shape[-1])
     return {
         "pitch_class_entropy": float(-(nonzero * np.log2(nonzero)).sum()),
@@ -100,6 +106,7 @@ def piece_stats(notes: np.ndarray, grid: Grid) -> dict[str, float]:
         "notes_per_bar": float(len(onset_pitches) / (len(notes) / grid.gamma)),
         "harmony": float(FITS_A_CHORD[sounding].mean()),
         "median_note_length": float(np.median(note_lengths(notes))),
+        "off_eighth_onsets": float((onset_steps % eighth > 0).mean()) if eighth else float("nan"),
     }
 
 

@@ -156,6 +156,23 @@ def test_piece_statistics_of_a_scale_written_by_hand():
     assert stats["notes_per_bar"] == pytest.approx(8 / (30 / GRID.gamma))  # 30 steps to the end
 
 
+def test_onsets_off_the_eighth_grid_are_counted_from_the_first_bar_line():
+    """A line of eighths is on the grid; the same line slipped by a sixteenth is off it for
+    every note after the slip."""
+    eighth = GRID.steps_per_beat // 2
+
+    def line(onsets: list[int]) -> np.ndarray:
+        notes = np.zeros((64, GRID.alpha, 3), dtype=np.uint8)
+        for step in onsets:
+            notes[step, 20] = (1, 1, 80)
+        return notes
+
+    on_grid = list(range(0, 32, eighth))
+    slipped = on_grid[:4] + [step + 1 for step in on_grid[4:]]
+    assert piece_stats(line(on_grid), GRID)["off_eighth_onsets"] == 0.0
+    assert piece_stats(line(slipped), GRID)["off_eighth_onsets"] == (len(on_grid) - 4) / len(on_grid)
+
+
 def brute_force_runs(generated: np.ndarray, corpus: np.ndarray) -> list[int]:
     """Longest common run by dynamic programming (silent frames never match)."""
     best = []
