@@ -170,7 +170,9 @@ def test_onsets_off_the_eighth_grid_are_counted_from_the_first_bar_line():
     on_grid = list(range(0, 32, eighth))
     slipped = on_grid[:4] + [step + 1 for step in on_grid[4:]]
     assert piece_stats(line(on_grid), GRID)["off_eighth_onsets"] == 0.0
-    assert piece_stats(line(slipped), GRID)["off_eighth_onsets"] == (len(on_grid) - 4) / len(on_grid)
+    assert piece_stats(line(slipped), GRID)["off_eighth_onsets"] == (len(on_grid) - 4) / len(
+        on_grid
+    )
 
 
 def brute_force_runs(generated: np.ndarray, corpus: np.ndarray) -> list[int]:
