@@ -6,7 +6,7 @@
 set -euo pipefail
 MG=.venv/bin/mg
 OUT=${DEMO_OUT:-demo-out}
-STEPS=${DEMO_STEPS:-300}
+STEPS=${DEMO_STEPS:-120}  # 120 × 16 segments of 256 frames: about 5 minutes of one core
 TIMES=()
 DEMO_START=$SECONDS
 
@@ -37,7 +37,7 @@ ingest() { $MG ingest "$CORPUS" --out "$OUT/dataset" --workers 2 --transpose=-2:
 train() {
     # --max-steps alone bounds the run (the epochs it spans depend on the corpus's size).
     OMP_NUM_THREADS=1 $MG train --data "$OUT/dataset" --preset tiny --backbone lstm \
-        --max-steps "$STEPS" --batch-size 32 --samples 2 --experiment demo --register demo --seed 0
+        --max-steps "$STEPS" --batch-size 16 --samples 2 --experiment demo --register demo --seed 0
 }
 
 generate() {
