@@ -26,6 +26,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from benchmarks.run import save_section, shared_data
 
@@ -100,23 +101,29 @@ def measure(
     ]
     started = time.monotonic()
     child = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env)
+    code, usage, peak, load = watch(child, every=0.1)
+    wall = time.monotonic() - started
+    output = child.stdout.read()
+    subprocess.run(["rm", "-rf", out], check=True)
+    if code:
+        raise RuntimeError(f"{name}: exit code {code}")
+    result = json.loads(output.strip().splitlines()[-1])
+    cpu = usage.ru_utime + usage.ru_stime
+    return Measured(name, result["files"], result["segments"], wall, cpu, peak / 2**20, load)
+
+
+def watch(child: subprocess.Popen, every: float) -> tuple[int, Any, int, float]:
+    """Wait for `child`, sampling its process tree's RSS and the load average every `every`
+    seconds: (exit code, resource usage of the whole tree, peak RSS bytes, highest load)."""
     peak, loads = 0, []
     while True:
         pid, status, usage = os.wait4(child.pid, os.WNOHANG)  # usage covers the whole tree
         if pid:
-            break
+            child.returncode = os.waitstatus_to_exitcode(status)
+            return child.returncode, usage, peak, max(loads, default=os.getloadavg()[0])
         peak = max(peak, tree_rss(child.pid))
         loads.append(os.getloadavg()[0])
-        time.sleep(0.1)
-    wall = time.monotonic() - started
-    child.returncode = os.waitstatus_to_exitcode(status)
-    output = child.stdout.read()
-    subprocess.run(["rm", "-rf", out], check=True)
-    if child.returncode:
-        raise RuntimeError(f"{name}: exit code {child.returncode}")
-    result = json.loads(output.strip().splitlines()[-1])
-    cpu = usage.ru_utime + usage.ru_stime
-    return Measured(name, result["files"], result["segments"], wall, cpu, peak / 2**20, max(loads))
+        time.sleep(every)
 
 
 def tree_rss(root: int) -> int:

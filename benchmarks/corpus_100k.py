@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.bench_ingest import Measured, tree_rss
+from benchmarks.bench_ingest import Measured, watch
 from benchmarks.bench_ingest_speed import nottingham_midi
 from benchmarks.run import gather, save_section
 
@@ -104,24 +103,15 @@ def run(name: str, corpus: str, workers: int = 2) -> tuple[Measured, int]:
     args = [sys.executable, "-m", "benchmarks.corpus_100k", "--ingest", corpus, out, str(workers)]
     started = time.monotonic()
     child = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
-    peak, loads = 0, []
-    while True:
-        pid, status, usage = os.wait4(child.pid, os.WNOHANG)  # usage covers the whole tree
-        if pid:
-            break
-        peak = max(peak, tree_rss(child.pid))
-        loads.append(os.getloadavg()[0])
-        time.sleep(0.5)
+    code, usage, peak, load = watch(child, every=0.5)
     wall = time.monotonic() - started
-    if os.waitstatus_to_exitcode(status):
-        raise RuntimeError(f"{name}: exit code {os.waitstatus_to_exitcode(status)}")
+    if code:
+        raise RuntimeError(f"{name}: exit code {code}")
     result = json.loads(child.stdout.read().strip().splitlines()[-1])
     size = folder_bytes(f"{out}/ds")
     shutil.rmtree(out, ignore_errors=True)
     cpu = usage.ru_utime + usage.ru_stime
-    measured = Measured(
-        name, result["files"], result["segments"], wall, cpu, peak / 2**20, max(loads)
-    )
+    measured = Measured(name, result["files"], result["segments"], wall, cpu, peak / 2**20, load)
     return measured, size
 
 
