@@ -85,11 +85,10 @@ def generate_notes(
     else:
         start, first_step = _tile(primer, options.num), 0
     frames = list(np.moveaxis(start, 1, 0))  # list of [num, α, 3]
-    new_steps = options.steps
-    positions = piece_positions(grid, options.meter, len(frames) + new_steps, first_step)
+    positions = piece_positions(grid, options.meter, len(frames) + options.steps, first_step)
     with one_thread_on_cpu(device):
         state = model.initial_state(options.num)
-        for t in range(len(frames) - 1 + new_steps):
+        for t in range(len(frames) - 1 + options.steps):
             batch = _frame_batch(frames, t, grid, positions[t]).to(device)
             distribution, state = model.step(state, batch)
             if t + 1 >= len(frames):
