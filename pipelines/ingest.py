@@ -1,8 +1,8 @@
 """`mg ingest`: a corpus of MIDI/ABC/MusicXML files → a sharded Parquet dataset, with Apache Beam.
 
     ListFiles → ReadFiles → ParseFiles (crash-guarded) → SplitTunes → ParkPieces (+ JoinGroups of
-    their phrases) → AssignSplit → Transpose → Segment → Spill → DropDuplicates → AssignShards
-    → WriteShards
+    their phrases) → AssignSplit → Transpose → CountRows → DropDuplicates → AssignShards
+    → WriteShards (the rows are built there, from the parked piece)
     (+ WriteRejected for the dead letters of every step, CorpusChecksum over the bytes read)
 
 `build_pipeline` only wires the named transforms; `ingest` stages the run, runs it, writes the
@@ -50,10 +50,9 @@ from mg.pipelines.progress import ProgressLine
 from mg.pipelines.transforms_read import ListFiles, ParseFiles, ReadFiles, SplitTunes
 from mg.pipelines.transforms_tensor import (
     AssignSplit,
+    CountRows,
     JoinGroups,
     ParkPieces,
-    Segment,
-    Spill,
     Transpose,
 )
 from mg.pipelines.transforms_write import (
@@ -100,8 +99,7 @@ def build_pipeline(
         parked.tickets
         | "AssignSplit" >> AssignSplit(config.split, groups)
         | "Transpose" >> Transpose(config.shifts, config.transpose_all)
-        | "Segment" >> Segment(grid)
-        | "Spill" >> Spill(join(staging, "spill"), grid)
+        | "CountRows" >> CountRows(grid)
     )
     kept = refs | "DropDuplicates" >> DropDuplicates()
     _ = (

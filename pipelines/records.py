@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-import numpy as np
-import pyarrow as pa
-
 from mg.errors import CorpusError
 from mg.pipelines.listing import FileRef
 from mg.representation import Piece
@@ -55,14 +52,16 @@ class SplitPiece:
     piece: Piece
     split: str
     group: str = ""  # the split group (`mg.pipelines.groups`); the piece's fingerprint if ""
+    spill: str = ""  # where the piece is parked (`PieceTicket`), for the writer to read it back
+    batch: int = 0
 
 
 @dataclass(frozen=True)
 class Variant:
-    """The piece transposed by `shift` semitones; `dropped` onsets fell out of the pitch range."""
+    """The piece transposed by `shift` semitones (the writer shifts the notes); `dropped`
+    onsets fall out of the pitch range."""
 
     shift: int
-    notes: np.ndarray
     dropped: int
 
 
@@ -72,23 +71,15 @@ class TransposedPiece:
     split: str
     variants: tuple[Variant, ...]
     group: str = ""
-
-
-@dataclass(frozen=True)
-class PieceBlock:
-    """All rows of one piece (every transposition, every segment) as a v1 Arrow table."""
-
-    piece_id: str
-    source: str
-    tune: int
-    split: str
-    table: pa.Table
-    stats: dict[str, int]  # steps, padded, tail_dropped, pitches_out_of_range, empty_variants
+    spill: str = ""
+    batch: int = 0
 
 
 @dataclass(frozen=True, order=True)
 class PieceRef:
-    """Where a piece's rows wait in the spill, with what the writer counts of them."""
+    """A piece to write: where it is parked (`batch` of `spill`), the transpositions it gets
+    (`shifts`) in its split group (`group`), and what the writer counts of its rows (counted
+    without building them: the writer builds them from the parked piece)."""
 
     piece_id: str
     source: str
@@ -100,3 +91,5 @@ class PieceRef:
     steps: int
     padded: int
     pitches_out_of_range: int
+    shifts: tuple[int, ...] = (0,)
+    group: str = ""

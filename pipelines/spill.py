@@ -1,8 +1,9 @@
-"""The spill: rows wait in Arrow IPC files between encoding and the shard writers.
+"""The spill: parsed pieces wait in Arrow IPC files between parsing and the shard writers.
 
 Tensors never go through a Beam shuffle (a local runner keeps shuffled data in memory); each
-bundle of the encode stage appends one record batch per piece to its own IPC file (zstd), and
-only a small `PieceRef` (file, batch) travels to the writer that reads the batch back.
+bundle of the parse stage appends one record batch per piece to its own IPC file (zstd), and
+only a small ticket or `PieceRef` (file, batch) travels on; the split and the shard writer
+read the batch back.
 Works on any Beam filesystem (local, gs://, s3://).
 """
 

@@ -6,6 +6,7 @@ plain loop (the benchmark's baseline does).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import numpy as np
@@ -17,10 +18,10 @@ from mg.representation import (
     Piece,
     context_matrix,
     position_codes,
-    segment_notes,
 )
 from mg.representation.grid import Grid
 from mg.representation.meter import Meter, grid_meter
+from mg.representation.segment import segment_starts
 from mg.representation.transpose import lost_pitches, shift_pitches
 
 
@@ -49,12 +50,13 @@ def shifts_for(split: str, shifts: tuple[int, ...], transpose_all: bool) -> tupl
     return shifts if split == "train" or transpose_all else (0,)
 
 
-def transpose_notes(notes: np.ndarray, shift: int) -> tuple[np.ndarray, int]:
-    """Shift the pitch axis of [steps, α, 3] by `shift`; returns the onsets pushed out of range."""
+def transpose_notes(notes: np.ndarray, shift: int, shifted: bool = True) -> tuple[np.ndarray, int]:
+    """Shift the pitch axis of [steps, α, 3] by `shift`; returns the onsets pushed out of range
+    (and `notes` itself, unshifted, when `shifted` is False: the count alone)."""
     if shift == 0:
         return notes, 0
-    lost = lost_pitches(notes, shift)
-    return shift_pitches(notes, shift), int(lost[..., ARTICULATED].sum())
+    lost = int(lost_pitches(notes, shift)[..., ARTICULATED].sum())
+    return (shift_pitches(notes, shift) if shifted else notes), lost
 
 
 def segment_arrays(
@@ -64,44 +66,76 @@ def segment_arrays(
 
     The context is computed once over the whole piece (padded with the silence that follows
     it) and cut like the notes, so a segment's first steps see the steps before it, and a bar
-    seen again at the start of the next segment gets the same context both times.
+    seen again at the start of the next segment gets the same context both times. The cut is
+    `segment_notes`'s; where the segments meet exactly (ζ/4 bars) it is a view, not a copy.
     """
-    segments = segment_notes(notes, grid, meter)
-    if not segments.starts:
-        return segments.notes, segments.notes.astype(CONTEXT_DTYPE), ()
-    end = segments.starts[-1] + grid.segment_steps
+    length = grid.segment_steps
+    if len(notes) < grid.gamma:  # under one bar: no segment (`segment_notes`'s min_bars=1)
+        empty = np.zeros((0, length) + notes.shape[1:], notes.dtype)
+        return empty, empty.astype(CONTEXT_DTYPE), ()
+    starts, _ = segment_starts(len(notes), meter, grid)
+    end = starts[-1] + length
     whole = np.zeros((max(end, len(notes)),) + notes.shape[1:], dtype=notes.dtype)
     whole[: len(notes)] = notes
     context = context_matrix(whole, grid.steps_per_beat)
-    cut = np.stack([context[s : s + grid.segment_steps] for s in segments.starts])
-    return segments.notes, cut, segments.starts
+    return cut(whole, starts, length), cut(context, starts, length), tuple(starts)
+
+
+def cut(values: np.ndarray, starts: list[int] | tuple[int, ...], length: int) -> np.ndarray:
+    """[steps, ...] -> [len(starts), length, ...]: the `length` steps from each start (a view
+    when the starts are 0, length, 2·length, … and cover `values` exactly)."""
+    count = len(starts)
+    if len(values) == count * length and tuple(starts) == tuple(range(0, count * length, length)):
+        return values.reshape((count, length) + values.shape[1:])
+    return np.stack([values[s : s + length] for s in starts])
+
+
+def segment_columns(
+    piece: Piece, shift: int, notes: np.ndarray, grid: Grid, group: str = ""
+) -> dict[str, np.ndarray | list]:
+    """The rows of one transposition of a piece (schema 3) as columns, ready for
+    `mg.data.schema.columns_batch`: the tensors stacked [rows, ...], the rest as lists.
+    `group` is its split group (the piece's own fingerprint when not given)."""
+    meter = grid_meter(piece.meter, grid)
+    segments, context, starts = segment_arrays(notes, grid, meter)
+    steps, count = grid.segment_steps, len(starts)
+    if count:
+        position = cut(position_codes(meter, grid, starts[-1] + steps), starts, steps)
+    else:
+        position = np.zeros((0, steps, 3), np.int16)
+    return {
+        "notes": segments,
+        "context": context,
+        "position": position,
+        "piece_id": [piece.piece_id] * count,
+        "group": [group or piece.group] * count,
+        "source": [piece.source] * count,
+        "tune": [piece.tune] * count,
+        "segment": list(range(count)),
+        "start": list(starts),
+        "meter": [_meter_at(meter, start) for start in starts],
+        "transpose": [shift] * count,
+        "abc": [piece.abc] * count,
+    }
 
 
 def segment_rows(
     piece: Piece, shift: int, notes: np.ndarray, grid: Grid, group: str = ""
 ) -> list[SegmentRow]:
-    """The rows of one transposition of a piece (schema 3); `group` is its split group (the
-    piece's own fingerprint when not given)."""
-    meter = grid_meter(piece.meter, grid)
-    segments, context, starts = segment_arrays(notes, grid, meter)
-    steps, group = grid.segment_steps, group or piece.group
+    """`segment_columns` as one `SegmentRow` per segment."""
+    columns = segment_columns(piece, shift, notes, grid, group)
+    names = [field.name for field in dataclasses.fields(SegmentRow)]
     return [
-        SegmentRow(
-            notes=segments[i],
-            context=context[i],
-            position=position_codes(meter, grid, steps, start),
-            piece_id=piece.piece_id,
-            group=group,
-            source=piece.source,
-            tune=piece.tune,
-            segment=i,
-            start=start,
-            meter=_meter_at(meter, start),
-            transpose=shift,
-            abc=piece.abc,
-        )
-        for i, start in enumerate(starts)
+        SegmentRow(**{name: columns[name][i] for name in names})
+        for i in range(len(columns["start"]))
     ]
+
+
+def segment_count(piece: Piece, grid: Grid) -> int:
+    """How many rows `segment_columns` gives each transposition of `piece`, without them."""
+    if len(piece.notes) < grid.gamma:
+        return 0
+    return len(segment_starts(len(piece.notes), grid_meter(piece.meter, grid), grid)[0])
 
 
 def _meter_at(meter: Meter, step: int) -> str:

@@ -1,11 +1,12 @@
-"""Ingest, middle: park the pieces → join split groups → assign split → transpose → segment →
-spill the rows.
+"""Ingest, middle: park the pieces → join split groups → assign split → transpose → count rows.
 
 The split comes from the piece's split group before augmentation, so every transposition and
 every segment of a piece lands in the split of the piece, and so does the same tune found in
 another key or another book. A group joins the tunes that share a phrase (`mg.pipelines.groups`),
 which needs the whole corpus's phrases: the pieces wait in the spill meanwhile (`ParkPieces`),
-so only small tickets and (phrase, tune) pairs sit at that barrier, never the notes.
+so only small tickets and (phrase, tune) pairs sit at that barrier, never the notes. The rows
+themselves are built by the shard writer from the parked piece (`transforms_write`): only the
+count of them, which the shard count needs, is taken here.
 """
 
 from __future__ import annotations
@@ -15,11 +16,9 @@ import pickle
 import apache_beam as beam
 import pyarrow as pa
 
-from mg.data.schema import arrow_schema, segments_table
 from mg.pipelines import counters
 from mg.pipelines.groups import MAX_TUNES, MIN_SHARED, components, group_sizes, pairs, sharing
 from mg.pipelines.records import (
-    PieceBlock,
     PieceRef,
     PieceTicket,
     SplitPiece,
@@ -27,7 +26,8 @@ from mg.pipelines.records import (
     Variant,
 )
 from mg.pipelines.spill import SpillReader, SpillWriter
-from mg.pipelines.tensors import segment_rows, shifts_for, split_of, transpose_notes
+from mg.pipelines.tensors import segment_count, shifts_for, split_of, transpose_notes
+from mg.representation import PRESSED
 from mg.representation.fingerprint import phrase_fingerprints
 from mg.representation.grid import Grid
 
@@ -43,10 +43,10 @@ class _ParkFn(beam.DoFn):
         self.writer = SpillWriter(self.folder, PARKED_SCHEMA)
 
     def process(self, piece):
-        data = pickle.dumps(piece, protocol=pickle.HIGHEST_PROTOCOL)
+        tune = (piece.piece_id, piece.group)  # cached in the piece before it is pickled, so
+        data = pickle.dumps(piece, protocol=pickle.HIGHEST_PROTOCOL)  # no reader hashes again
         path, batch = self.writer.append(pa.table({"piece": [data]}, schema=PARKED_SCHEMA))
         yield PieceTicket(piece.piece_id, piece.group, path, batch)
-        tune = (piece.piece_id, piece.group)
         for phrase in phrase_fingerprints(piece.notes):
             yield beam.pvalue.TaggedOutput(PHRASES, (phrase, tune))
 
@@ -126,7 +126,8 @@ class _AssignSplitFn(beam.DoFn):
         batch = self.reader.batch(ticket.spill, ticket.batch)
         piece = pickle.loads(batch.column(0)[0].as_py())
         group = groups.get(ticket.piece_id, ticket.group)
-        yield SplitPiece(piece, split_of(group, self.ratios), group)
+        split = split_of(group, self.ratios)
+        yield SplitPiece(piece, split, group, ticket.spill, ticket.batch)
 
     def teardown(self) -> None:
         self.reader.close()
@@ -148,16 +149,21 @@ class AssignSplit(beam.PTransform):
 
 
 def transpose_piece(item: SplitPiece, shifts: tuple[int, ...], transpose_all: bool):
-    """All the transpositions a piece gets in its split; one that empties the piece is skipped."""
-    variants = []
+    """All the transpositions a piece gets in its split; one that empties the piece is skipped.
+    The notes are not shifted here (the writer does it): what stays in range and what falls
+    out is read from the pitches the piece presses."""
+    notes = item.piece.notes
+    pressed = notes[..., PRESSED].any(axis=0)  # [α]: the pitches the piece presses at all
+    alpha, variants = notes.shape[1], []
     for shift in shifts_for(item.split, shifts, transpose_all):
-        notes, dropped = transpose_notes(item.piece.notes, shift)
-        if not notes[..., 0].any():
+        if not pressed[max(0, -shift) : max(0, alpha - max(shift, 0))].any():
             counters.inc(counters.TRANSPOSITIONS_EMPTY)
             continue
-        variants.append(Variant(shift, notes, dropped))
+        variants.append(Variant(shift, transpose_notes(notes, shift, shifted=False)[1]))
     if variants:
-        yield TransposedPiece(item.piece, item.split, tuple(variants), item.group)
+        yield TransposedPiece(
+            item.piece, item.split, tuple(variants), item.group, item.spill, item.batch
+        )
 
 
 class Transpose(beam.PTransform):
@@ -173,70 +179,37 @@ class Transpose(beam.PTransform):
         )
 
 
-def segment_piece(item: TransposedPiece, grid: Grid) -> PieceBlock:
-    """Every row of a piece, ordered by (transpose, segment), as one table of the schema."""
-    piece, rows = item.piece, []
-    stats = {"steps": 0, "padded": 0, "pitches_out_of_range": 0}
-    for variant in item.variants:
-        variant_rows = segment_rows(piece, variant.shift, variant.notes, grid, item.group)
-        covered = len(variant_rows) * grid.segment_steps
-        stats["steps"] += min(len(piece.notes), covered)  # real steps, padding excluded
-        stats["padded"] += int(covered > len(piece.notes))
-        stats["pitches_out_of_range"] += variant.dropped
-        rows.extend(variant_rows)
-    return PieceBlock(
-        piece.piece_id, piece.source, piece.tune, item.split, segments_table(rows, grid), stats
+def count_rows(item: TransposedPiece, grid: Grid):
+    """The PieceRef of a piece: its rows, steps and padding counted from its length and meter
+    (the same for every transposition), no tensor built; a piece without rows gives none."""
+    piece, shifts = item.piece, tuple(v.shift for v in item.variants)
+    segments = segment_count(piece, grid)
+    if not segments:
+        return
+    covered = segments * grid.segment_steps
+    yield PieceRef(
+        piece_id=piece.piece_id,
+        source=piece.source,
+        tune=piece.tune,
+        split=item.split,
+        spill=item.spill,
+        batch=item.batch,
+        rows=segments * len(shifts),
+        steps=min(len(piece.notes), covered) * len(shifts),  # real steps, padding excluded
+        padded=int(covered > len(piece.notes)) * len(shifts),
+        pitches_out_of_range=sum(v.dropped for v in item.variants),
+        shifts=shifts,
+        group=item.group or piece.group,
     )
 
 
-class Segment(beam.PTransform):
-    """TransposedPiece → PieceBlock: context on the whole piece, then T-step segments."""
+class CountRows(beam.PTransform):
+    """TransposedPiece → PieceRef: what the writer will build from the parked piece (context
+    on the whole piece, then T-step segments, for each transposition), counted."""
 
     def __init__(self, grid: Grid) -> None:
         super().__init__()
         self.grid = grid
 
     def expand(self, pieces):
-        return pieces | "Segment" >> beam.Map(segment_piece, self.grid)
-
-
-class _SpillFn(beam.DoFn):
-    def __init__(self, folder: str, grid: Grid) -> None:
-        self.folder, self.grid = folder, grid
-
-    def setup(self) -> None:
-        self.writer = SpillWriter(self.folder, arrow_schema(self.grid))
-
-    def process(self, block: PieceBlock):
-        if block.table.num_rows == 0:
-            return
-        path, batch = self.writer.append(block.table)
-        yield PieceRef(
-            piece_id=block.piece_id,
-            source=block.source,
-            tune=block.tune,
-            split=block.split,
-            spill=path,
-            batch=batch,
-            rows=block.table.num_rows,
-            steps=block.stats["steps"],
-            padded=block.stats["padded"],
-            pitches_out_of_range=block.stats["pitches_out_of_range"],
-        )
-
-    def finish_bundle(self) -> None:
-        self.writer.close()  # the next bundle starts a new file
-
-    def teardown(self) -> None:
-        self.writer.close()
-
-
-class Spill(beam.PTransform):
-    """PieceBlock → PieceRef: the rows go to an IPC file in `folder`, a reference goes on."""
-
-    def __init__(self, folder: str, grid: Grid) -> None:
-        super().__init__()
-        self.folder, self.grid = folder, grid
-
-    def expand(self, blocks):
-        return blocks | "Spill" >> beam.ParDo(_SpillFn(self.folder, self.grid))
+        return pieces | "Count" >> beam.FlatMap(count_rows, self.grid)

@@ -22,7 +22,7 @@ consecutive segments of a piece not in ζ/4 share the bar that crosses the first
 
 Version 1 (before meters) had `position` [T] int8, the step index within a ζ/4 bar, and no
 `group`, `start` or `meter`. Versions 1 and 2 are refused with a line that says to re-ingest.
-Ingest writes with `segments_table`; the datasets read with `table_arrays`.
+Ingest writes with `columns_batch` (`segments_table` for rows); the datasets read with `table_arrays`.
 """
 
 from __future__ import annotations
@@ -100,19 +100,28 @@ class SegmentRow:
 
 def segments_table(rows: list[SegmentRow], grid: Grid) -> pa.Table:
     """Rows -> an Arrow table of the v3 schema (an empty list gives an empty table)."""
-    schema = arrow_schema(grid)
     if not rows:
-        return schema.empty_table()
-    columns = {
-        name: tensor_array(np.stack([getattr(r, name) for r in rows]), schema.field(name))
-        for name in TENSOR_COLUMNS
+        return arrow_schema(grid).empty_table()
+    columns: dict[str, np.ndarray | list] = {
+        name: np.stack([getattr(r, name) for r in rows]) for name in TENSOR_COLUMNS
     }
     for name in META_COLUMNS:
-        values = [getattr(r, name) for r in rows]
-        if name == "group":
-            values = [r.group or r.piece_id for r in rows]
-        columns[name] = pa.array(values, type=schema.field(name).type)
-    return pa.table(columns, schema=schema)
+        columns[name] = [getattr(r, name) for r in rows]
+    columns["group"] = [r.group or r.piece_id for r in rows]
+    return pa.Table.from_batches([columns_batch(columns, arrow_schema(grid))])
+
+
+def columns_batch(columns: dict[str, np.ndarray | list], schema: pa.Schema) -> pa.RecordBatch:
+    """Stacked tensors [rows, ...] and lists of the other values -> one record batch of the
+    v3 `schema`; the tensor bytes are not copied when C-contiguous. Ingest's writer builds its
+    batches with this, `segments_table` too."""
+    arrays = [
+        tensor_array(np.asarray(columns[f.name]), f)
+        if f.name in TENSOR_COLUMNS
+        else pa.array(columns[f.name], type=f.type)
+        for f in schema
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 def tensor_array(values: np.ndarray, field: pa.Field) -> pa.Array:

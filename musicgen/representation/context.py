@@ -10,6 +10,8 @@ this one function and agree to the last bit.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from mg.representation.grid import Grid
@@ -52,7 +54,7 @@ def context_of_windows(windows: np.ndarray) -> np.ndarray:
     total = pitched[..., 0, :, :].copy()
     for k in range(1, steps_per_beat + 1):  # time weight k+1, oldest→newest
         total += (k + 1) * pitched[..., k, :, :]
-    return _normalised(total, steps_per_beat)
+    return _normalised(total, steps_per_beat, windows.dtype)
 
 
 def context_matrix(notes: np.ndarray, steps_per_beat: int) -> np.ndarray:
@@ -67,7 +69,7 @@ def context_matrix(notes: np.ndarray, steps_per_beat: int) -> np.ndarray:
     steps = len(notes)
     for lag in range(1, min(steps_per_beat + 1, steps)):  # step t-lag weighs ε+1-lag
         total[lag:] += (steps_per_beat + 1 - lag) * pitched[: steps - lag]
-    return _normalised(total, steps_per_beat)
+    return _normalised(total, steps_per_beat, notes.dtype)
 
 
 def _pitch_sums(values: np.ndarray, steps_per_beat: int) -> np.ndarray:
@@ -89,19 +91,38 @@ def _pitch_sums(values: np.ndarray, steps_per_beat: int) -> np.ndarray:
     return out
 
 
-def _normalised(total: np.ndarray, steps_per_beat: int) -> np.ndarray:
+def _normalised(total: np.ndarray, steps_per_beat: int, notes_dtype: np.dtype) -> np.ndarray:
     """Exact kernel sums -> float16 context: each sum as float32 over its column's normaliser.
 
-    Integer sums go through a table of those quotients (float16 conversion is slow in numpy).
+    Integer sums go through a table of those quotients (float16 conversion is slow in numpy);
+    the sums of uint8 or bool notes (0 to 255 times the kernel's sum) through one table built
+    once per ε, with no pass over the sums to bound them.
     """
-    normaliser = context_normaliser(steps_per_beat)
     if total.dtype.kind == "f":
-        return (total / normaliser).astype(CONTEXT_DTYPE)
-    if total.size and int(total.min()) < 0:
-        raise ValueError("notes must not be negative")
-    top = int(total.max()) + 1 if total.size else 1
-    table = (np.arange(top, dtype=np.float32)[:, None] / normaliser).astype(CONTEXT_DTYPE)
+        return (total / context_normaliser(steps_per_beat)).astype(CONTEXT_DTYPE)
+    if notes_dtype in (np.uint8, np.bool_):  # the table covers every sum they can give
+        table = _quotients(steps_per_beat)
+    else:
+        if total.size and int(total.min()) < 0:
+            raise ValueError("notes must not be negative")
+        top = int(total.max()) + 1 if total.size else 1
+        table = _quotient_table(top, steps_per_beat)
     out = np.empty(total.shape, dtype=CONTEXT_DTYPE)
     for column in range(3):
         np.take(table[:, column], total[..., column], out=out[..., column])
     return out
+
+
+def _quotient_table(top: int, steps_per_beat: int) -> np.ndarray:
+    """[top, 3] float16: n / the column's normaliser, for n = 0 … top-1 (as float32 first)."""
+    normaliser = context_normaliser(steps_per_beat)
+    return (np.arange(top, dtype=np.float32)[:, None] / normaliser).astype(CONTEXT_DTYPE)
+
+
+@functools.cache
+def _quotients(steps_per_beat: int) -> np.ndarray:
+    """The table for every sum uint8 notes can give (read-only: it is shared)."""
+    top = 255 * int(context_normaliser(steps_per_beat)[0]) + 1
+    table = _quotient_table(top, steps_per_beat)
+    table.flags.writeable = False
+    return table

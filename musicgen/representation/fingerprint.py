@@ -46,17 +46,31 @@ def top_line(notes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def fingerprint(notes: np.ndarray, opening: int = OPENING_NOTES) -> str:
     """A 16-hex-digit key of the tune's opening intervals and rhythm (see the module doc)."""
-    onsets, pitches = top_line(notes)
+    onsets, pitches = _opening(notes, opening + 1)
     words = _words(onsets[: opening + 1], pitches[: opening + 1])
     text = " ".join(words).encode() if words else np.ascontiguousarray(notes).tobytes()
     return hashlib.blake2b(text, digest_size=8).hexdigest()
+
+
+def _opening(notes: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """`top_line`'s first `count` onsets (or all, when fewer), from as few steps as give them:
+    a step's onset depends on that step and the one before only, so the top line of the first
+    steps is the start of the whole one."""
+    steps = 64
+    while True:
+        onsets, pitches = top_line(notes[:steps])
+        if len(onsets) >= count or steps >= len(notes):
+            return onsets, pitches
+        steps *= 4
 
 
 def _words(onsets: np.ndarray, pitches: np.ndarray) -> list[str]:
     """'interval:gap' per top-line note after the first, the gap in the most common gap."""
     gaps = np.diff(onsets)
     unit = Counter(gaps.tolist()).most_common(1)[0][0] if len(gaps) else 1
-    return [f"{int(i)}:{round(g / unit, 2)}" for i, g in zip(np.diff(pitches), gaps, strict=True)]
+    # numpy's rounding, all at once (a float64 scalar's round() is numpy's, and slow one by one)
+    ratios = np.round(gaps / unit, 2).tolist()
+    return [f"{i}:{r}" for i, r in zip(np.diff(pitches).tolist(), ratios, strict=True)]
 
 
 def informative(intervals: np.ndarray) -> bool:

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import pickle
+
 import apache_beam as beam
+import pyarrow as pa
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from mg.data.schema import arrow_schema
 from mg.pipelines.counters import read_counters
 from mg.pipelines.listing import FileRef
 from mg.pipelines.records import FileBytes, PieceRef, SplitPiece
+from mg.pipelines.spill import SpillReader, SpillWriter
 from mg.pipelines.transforms_read import ParseFiles, ReadFiles, SplitTunes
-from mg.pipelines.transforms_tensor import Segment, Transpose
-from mg.pipelines.transforms_write import DropDuplicates, corpus_checksum
+from mg.pipelines.transforms_tensor import PARKED_SCHEMA, CountRows, Transpose
+from mg.pipelines.transforms_write import DropDuplicates, corpus_checksum, piece_batch
 from mg.representation import read_bytes
 from mg.representation.grid import Grid
 from tests.pipelines.ingest_corpus import BOOK, CRASH_PARSER
@@ -88,19 +93,33 @@ def test_transpose_augments_the_training_split_only(midi):
         assert_that(shifts, equal_to([("train", (-1, 0, 1)), ("valid", (0,))]))
 
 
-def test_segment_orders_rows_by_transposition_then_segment(midi):
+def test_writer_orders_rows_by_transposition_then_segment_as_counted(midi, tmp_path):
     piece = read_bytes(midi, "a.mid", GRID).pieces[0]
     segments = -(-len(piece.notes) // GRID.segment_steps)
+    writer = SpillWriter(str(tmp_path), PARKED_SCHEMA)
+    path, batch = writer.append(pa.table({"piece": [pickle.dumps(piece)]}, PARKED_SCHEMA))
+    writer.close()
     with local_pipeline() as p:
-        shifted = p | beam.Create([SplitPiece(piece, "train")]) | Transpose((-1, 0, 1))
-        blocks = shifted | Segment(GRID)
-        rows = blocks | beam.FlatMap(
-            lambda b: zip(
-                b.table["transpose"].to_pylist(), b.table["segment"].to_pylist(), strict=True
-            )
+        shifted = (
+            p | beam.Create([SplitPiece(piece, "train", "", path, batch)]) | Transpose((-1, 0, 1))
         )
+        refs = shifted | CountRows(GRID) | beam.combiners.ToList()
+
+        def rows(found):
+            (ref,) = found
+            table = piece_batch(SpillReader(), ref, GRID, arrow_schema(GRID))
+            return [
+                (ref.rows, ref.shifts, ref.steps),
+                list(
+                    zip(table["transpose"].to_pylist(), table["segment"].to_pylist(), strict=True)
+                ),
+            ]
+
         expected = [(s, i) for s in (-1, 0, 1) for i in range(segments)]
-        assert_that(rows | beam.combiners.ToList(), equal_to([expected]))
+        steps = 3 * len(piece.notes)
+        assert_that(
+            refs | beam.Map(rows), equal_to([[(3 * segments, (-1, 0, 1), steps), expected]])
+        )
 
 
 def ref(piece_id: str, source: str, tune: int = 0) -> PieceRef:
