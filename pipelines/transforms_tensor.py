@@ -28,7 +28,6 @@ from mg.pipelines.records import (
 from mg.pipelines.spill import SpillReader, SpillWriter
 from mg.pipelines.tensors import segment_count, shifts_for, split_of, transpose_notes
 from mg.representation import PRESSED
-from mg.representation.fingerprint import phrase_fingerprints
 from mg.representation.grid import Grid
 
 PHRASES = "phrases"
@@ -43,11 +42,12 @@ class _ParkFn(beam.DoFn):
         self.writer = SpillWriter(self.folder, PARKED_SCHEMA)
 
     def process(self, piece):
+        phrases = piece.phrases()  # and the group, from the same top line
         tune = (piece.piece_id, piece.group)  # cached in the piece before it is pickled, so
         data = pickle.dumps(piece, protocol=pickle.HIGHEST_PROTOCOL)  # no reader hashes again
         path, batch = self.writer.append(pa.table({"piece": [data]}, schema=PARKED_SCHEMA))
         yield PieceTicket(piece.piece_id, piece.group, path, batch)
-        for phrase in phrase_fingerprints(piece.notes):
+        for phrase in phrases:
             yield beam.pvalue.TaggedOutput(PHRASES, (phrase, tune))
 
     def finish_bundle(self) -> None:

@@ -46,7 +46,18 @@ def top_line(notes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def fingerprint(notes: np.ndarray, opening: int = OPENING_NOTES) -> str:
     """A 16-hex-digit key of the tune's opening intervals and rhythm (see the module doc)."""
-    onsets, pitches = _opening(notes, opening + 1)
+    return _opening_key(notes, *_opening(notes, opening + 1), opening)
+
+
+def fingerprints(notes: np.ndarray) -> tuple[str, tuple[str, ...]]:
+    """(`fingerprint`, `phrase_fingerprints`) of a tune, from one pass over its top line."""
+    onsets, pitches = top_line(notes)
+    return _opening_key(notes, onsets, pitches), _phrases(onsets, pitches)
+
+
+def _opening_key(
+    notes: np.ndarray, onsets: np.ndarray, pitches: np.ndarray, opening: int = OPENING_NOTES
+) -> str:
     words = _words(onsets[: opening + 1], pitches[: opening + 1])
     text = " ".join(words).encode() if words else np.ascontiguousarray(notes).tobytes()
     return hashlib.blake2b(text, digest_size=8).hexdigest()
@@ -56,7 +67,7 @@ def _opening(notes: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     """`top_line`'s first `count` onsets (or all, when fewer), from as few steps as give them:
     a step's onset depends on that step and the one before only, so the top line of the first
     steps is the start of the whole one."""
-    steps = 64
+    steps = 256
     while True:
         onsets, pitches = top_line(notes[:steps])
         if len(onsets) >= count or steps >= len(notes):
@@ -119,7 +130,12 @@ def phrase_fingerprints(
     intervals has none (its opening fingerprint stands alone). Vectorised: a few hundred
     microseconds for a tune of a thousand notes.
     """
-    onsets, pitches = top_line(notes)
+    return _phrases(*top_line(notes), window, winnow)
+
+
+def _phrases(
+    onsets: np.ndarray, pitches: np.ndarray, window: int = PHRASE_NOTES, winnow: int = WINNOW
+) -> tuple[str, ...]:
     intervals = np.diff(pitches.astype(np.int64))
     if len(intervals) < window:
         return ()
@@ -137,4 +153,4 @@ def phrase_fingerprints(
         hashes = np.lib.stride_tricks.sliding_window_view(hashes, winnow).min(axis=1)
     else:
         hashes = hashes.min(keepdims=True)
-    return tuple(f"{int(h):016x}" for h in np.unique(hashes) if h != plain)
+    return tuple(f"{h:016x}" for h in np.unique(hashes).tolist() if h != plain)

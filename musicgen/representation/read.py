@@ -15,7 +15,7 @@ from mg.representation.abc_bars import bar_meter, counted, tune_bars
 from mg.representation.abc_pickup import tune_pickup
 from mg.representation.encode import encode_events
 from mg.representation.files import MAX_FILE_BYTES, printable, read_regular_file
-from mg.representation.fingerprint import fingerprint
+from mg.representation.fingerprint import fingerprint, fingerprints
 from mg.representation.grid import Grid
 from mg.representation.meter import (
     Meter,
@@ -64,6 +64,13 @@ class Piece:
         """The opening fingerprint: the same tune in another key, tempo or file shares it (ingest
         joins the tunes that share a phrase into one split group: `mg.pipelines.groups`)."""
         return fingerprint(self.notes)
+
+    def phrases(self) -> tuple[str, ...]:
+        """Its phrase fingerprints (`fingerprint.phrase_fingerprints`); `group` is computed on
+        the way, from the same pass over the top line, and kept."""
+        opening, phrases = fingerprints(self.notes)
+        self.__dict__.setdefault("group", opening)  # what the cached property would compute
+        return phrases
 
     @cached_property
     def piece_id(self) -> str:

@@ -62,3 +62,15 @@ def test_a_short_tune_has_no_phrases():
     notes = oneills(13).notes
     onsets = top_line(notes)[0]
     assert phrase_fingerprints(notes[: onsets[PHRASE_NOTES - 1] + 1]) == ()
+
+
+def test_one_pass_gives_the_opening_and_the_phrases_as_computed_apart():
+    from mg.representation.fingerprint import fingerprint, fingerprints
+
+    for index in range(6):
+        piece = oneills(index)
+        for notes in (piece.notes, piece.notes[:40], piece.notes[:3]):
+            assert fingerprints(notes) == (fingerprint(notes), phrase_fingerprints(notes))
+        fresh = oneills(index)
+        assert fresh.phrases() == phrase_fingerprints(fresh.notes)
+        assert fresh.group == fingerprint(fresh.notes)  # kept from the same pass
