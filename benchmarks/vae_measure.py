@@ -8,11 +8,15 @@ Prints (and writes as JSON to OUT/vae-figures.json):
   free-bits floor (latent × free_bits nats per segment);
 - active units over the whole split (Var over its segments of the posterior mean > 0.01);
 - held-out reconstruction: greedy decode of each segment's posterior mean, share of frames whose
-  pressed and articulated pitches are all right, and note-level F1;
+  pressed and articulated pitches are all right, and note-level F1, on the frames of the music
+  (`music_mask`, as training and `mg evaluate` score them); the same share on the frames where a
+  note starts and on the others; and the teacher-forced share (each frame's likelier choices
+  given the true frames before it, from the same z): what the model knows, before a free-running
+  decode's first wrong frame leads the next ones astray;
 - interpolation: for `--pairs` random pairs of the split's segments from different tunes, the
-  5-point slerp path; how many frames of each decoded end equal its input; and whether the
-  midpoint's pitch-class histogram (pressed frames) is closer (L1) to the mean of the two
-  inputs' than the inputs are to each other.
+  5-point slerp path; how many frames of the music of each decoded end equal its input; and
+  whether the midpoint's pitch-class histogram (pressed frames) is closer (L1) to the mean of
+  the two inputs' than the inputs are to each other.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
-from mg.data.notes import Dataset
+from mg.data.notes import Dataset, music_mask
 from mg.data.schema import table_arrays
 from mg.generation import latent
 from mg.models.protocol import NoteBatch, model_notes
@@ -108,24 +112,40 @@ def main() -> None:
     figures["latent"] = config.latent
     figures["history"] = run_history(source)
 
-    means, exact, hits, decoded_notes, target_notes, frames = [], 0.0, 0.0, 0.0, 0.0, 0
+    means, exact, hits, decoded_notes, target_notes, frames = [], 0.0, 0.0, 0.0, 0.0, 0.0
+    by_kind = {"onset": [0.0, 0.0], "no_onset": [0.0, 0.0], "teacher_forced": [0.0, 0.0]}
     for start in range(0, len(notes), 64):
         chunk = torch.from_numpy(model_notes(notes[start : start + 64]))
         where = torch.from_numpy(position[start : start + 64].astype(np.int64))
+        mask = music_mask(chunk)
         mu, _ = model.encode(NoteBatch(chunk, chunk, where))
         means.append(mu)
         decoded = torch.from_numpy(latent.decode_greedy(model, mu, where))
-        counts = reconstruction_counts(decoded, chunk)
+        counts = reconstruction_counts(decoded, chunk, mask)
         exact += float(counts["exact_frames"])
         hits += float(counts["note_hits"])
         decoded_notes += float(counts["notes_decoded"])
         target_notes += float(counts["notes_target"])
-        frames += chunk.shape[0] * chunk.shape[1]
+        frames += float(mask.sum())
+        right = ((decoded[..., :2] > 0) == (chunk[..., :2] > 0.5)).all(-1).all(-1)
+        onset = chunk[..., 1].amax(-1) > 0.5
+        for kind, where_kind in (("onset", mask & onset), ("no_onset", mask & ~onset)):
+            by_kind[kind][0] += float((right & where_kind).sum())
+            by_kind[kind][1] += float(where_kind.sum())
+        forced = model.teacher_forced(mu, chunk, where).conditionals(chunk)
+        pressed = forced.pressed_logits > 0
+        choices = torch.stack([pressed, pressed & (forced.articulated_logits > 0)], -1)
+        right = (choices == (chunk[..., :2] > 0.5)).all(-1).all(-1)
+        by_kind["teacher_forced"][0] += float((right & mask).sum())
+        by_kind["teacher_forced"][1] += float(mask.sum())
     mu = torch.cat(means)
     variance = mu.var(0)
     figures["active_units"] = int((variance > ACTIVE_VARIANCE).sum())
-    figures["recon_exact"] = exact / frames
+    figures["frames_scored"] = frames
+    figures["recon_exact"] = exact / max(frames, 1.0)
     figures["note_f1"] = 2 * hits / max(decoded_notes + target_notes, 1.0)
+    for kind, (right, scored) in by_kind.items():
+        figures[f"recon_exact_{kind}"] = right / max(scored, 1.0)
 
     rng = np.random.default_rng(0)
     ends_equal, between, distances = [], [], []
@@ -142,7 +162,8 @@ def main() -> None:
         path, _ = latent.interpolate(model, a, b, 5)
         for end, target in ((path[0], a.notes), (path[-1], b.notes)):
             same = ((end[..., :2] > 0) == (target[..., :2] > 0)).all(-1).all(-1)
-            ends_equal.append(float(same.mean()))
+            scored = music_mask(torch.from_numpy(target[None]))[0].numpy()
+            ends_equal.append(float(same[scored].mean()))
         h_a, h_b = pitch_classes(a.notes, grid.low), pitch_classes(b.notes, grid.low)
         h_mid = pitch_classes(path[2], grid.low)
         to_mean = float(np.abs(h_mid - (h_a + h_b) / 2).sum())

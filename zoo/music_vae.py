@@ -15,8 +15,9 @@ at a real bar line (read from P_t), and skips windows of silence (padding).
 Loss per frame: the reconstruction NLL (pressed, articulated given pressed, squared velocity
 error, as `note_loss`) on the frames of the batch's mask (`mg.data.notes.music_mask`: not the
 silence before a segment's first note or after its last) plus β·KL(q(z|x) ‖ N(0, I)) / frames, with free bits per latent unit (a
-unit's batch-mean KL under `free_bits` nats costs nothing, so units are not pushed to collapse)
-and β raised linearly from 0 over the first `kl_warmup` optimiser steps (the trainer tells the
+unit's batch-mean KL under `free_bits` nats costs nothing, so units are not pushed to collapse;
+`free_bits_over="total"` floors the sum instead, MusicVAE's max(KL − τ, 0) with τ = latent ·
+free_bits, which lets some units carry more than others for free) and β raised linearly from 0 over the first `kl_warmup` optimiser steps (the trainer tells the
 step through `set_step`). In training the decoder sees a `frame_dropout` share of its previous
 frames as silence (word dropout, Bowman et al. 2016): it cannot lean on the last frame alone and
 must read the music from z, which keeps the posterior from collapsing and a free-running decode
@@ -49,6 +50,7 @@ class MusicVaeConfig:
     dropout: float = 0.0
     beta: float = 0.2  # weight of the KL term once warmed up
     free_bits: float = 0.5  # nats per latent unit that cost nothing
+    free_bits_over: str = "unit"  # "unit": each unit's KL floored; "total": the sum's (MusicVAE)
     kl_warmup: int = 2000  # optimiser steps over which β rises from 0
     alpha: int = 88  # pitches, from the dataset grid
     gamma: int = 40  # rows of P_t (Grid.position_width), from the dataset grid
@@ -62,8 +64,8 @@ class MusicVaeConfig:
 
 PRESETS = {
     "tiny": {"bars": 2, "hidden": 32, "latent": 16, "head_units": 16, "kl_warmup": 100},
-    "base": {"bars": 2, "hidden": 256, "latent": 128, "kl_warmup": 1000},  # = 2bar
-    "2bar": {"bars": 2, "hidden": 256, "latent": 128, "kl_warmup": 1000},
+    "base": {"bars": 2, "hidden": 256, "latent": 128, "kl_warmup": 1000, "frame_dropout": 0.7},
+    "2bar": {"bars": 2, "hidden": 256, "latent": 128, "kl_warmup": 1000, "frame_dropout": 0.7},
     "16bar": {"bars": 16, "hidden": 512, "latent": 256, "kl_warmup": 5000},
 }
 
@@ -219,7 +221,10 @@ class MusicVae(nn.Module):
         mean = lambda per_frame: (per_frame * weight).sum() / frames  # noqa: E731
         kl_units = 0.5 * (output.mu**2 + output.logvar.exp() - 1.0 - output.logvar)  # [N, Z]
         kl = kl_units.sum(-1).mean()
-        penalty = kl_units.mean(0).clamp_min(c.free_bits).sum()
+        if c.free_bits_over == "total":  # MusicVAE: max(KL − τ, 0), τ = latent · free_bits
+            penalty = (kl - kl_floor(c)).clamp_min(0.0) + kl_floor(c)
+        else:
+            penalty = kl_units.mean(0).clamp_min(c.free_bits).sum()
         beta = c.beta * min(1.0, self.step_count / c.kl_warmup) if c.kl_warmup else c.beta
         if not self.training:
             beta = c.beta
@@ -416,6 +421,10 @@ def kl_floor(config: MusicVaeConfig) -> float:
 def build(config: MusicVaeConfig) -> MusicVae:
     if config.bars < 1 or config.latent < 1:
         raise ValueError(f"music-vae needs bars ≥ 1 and latent ≥ 1, got {config}")
+    if config.free_bits_over not in ("unit", "total"):
+        raise ValueError(
+            f"music-vae free_bits_over is 'unit' or 'total', got {config.free_bits_over!r}"
+        )
     return MusicVae(config)
 
 

@@ -273,3 +273,36 @@ def test_frames_outside_the_music_are_not_scored():
     silence = torch.zeros_like(notes)
     counts = reconstruction_counts(silence, notes, mask)  # right only on the unscored frames
     assert float(counts["exact_frames"]) == 0 and float(counts["notes_target"]) == 2
+
+
+@pytest.mark.parametrize("over", ["unit", "total"])
+def test_free_bits_cost_nothing_under_their_floor_and_beta_per_nat_above(over):
+    """Per unit (each unit's batch-mean KL floored) or over the total (MusicVAE's
+    max(KL − τ, 0)): under the floor the KL term pushes the posterior nowhere; above it, it
+    costs β per nat per segment (a segment of 32 scored frames here)."""
+    family = zoo.get("music-vae")
+    torch.manual_seed(0)
+    config = family.make_config("tiny", free_bits=1.0, free_bits_over=over, kl_warmup=0)
+    model = family.build(config).train()
+    notes = torch.zeros(4, 32, 88, 3)
+    notes[:, :, 40] = torch.tensor([1.0, 0.0, 0.6])
+    notes[:, ::4, 40, 1] = 1.0
+    position = torch.arange(32).remainder(16).repeat(4, 1)
+    batch = NoteBatch(notes, notes, position)
+    output = model(batch)
+    for scale, pushed in ((0.1, False), (3.0, True)):  # KL per unit ≈ 0.005, then ≈ 4.5 nats
+        mu = torch.full_like(output.mu, scale).requires_grad_()
+        logvar = torch.zeros_like(output.logvar)
+        shifted = type(output)(output.distribution, mu, logvar, output.notes, output.position)
+        loss, parts = model.loss(batch, shifted)
+        (gradient,) = torch.autograd.grad(loss, mu)
+        assert bool(gradient.abs().sum() > 0) == pushed
+        if pushed:  # d(β·KL/frames)/dμ = β·μ / (N·frames) for each unit
+            expected = config.beta * scale / (4 * 32)
+            assert torch.allclose(gradient, torch.full_like(gradient, expected), rtol=1e-4)
+
+
+def test_an_unknown_free_bits_definition_is_refused():
+    family = zoo.get("music-vae")
+    with pytest.raises(ValueError, match="free_bits_over"):
+        family.build(family.make_config("tiny", free_bits_over="segment"))
