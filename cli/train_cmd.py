@@ -29,6 +29,31 @@ def _check_duration(text: str | None) -> str | None:
     return text
 
 
+def _check_settings(pairs: list[str] | None) -> list[str] | None:
+    """--set KEY=VALUE: a pair without '=' or a key given twice is a usage error (exit 2)."""
+    keys = []
+    for pair in pairs or []:
+        key, sep, _ = pair.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{pair!r} is not KEY=VALUE")
+        if key.strip() in keys:
+            raise typer.BadParameter(f"{key.strip()} is set twice")
+        keys.append(key.strip())
+    return pairs
+
+
+def model_options(named: dict, pairs: list[str] | None) -> dict:
+    """The model options: the named ones (--hidden, …) and the --set pairs, each key once."""
+    options = dict(named)
+    for pair in pairs or []:
+        key, _, value = pair.partition("=")
+        key = key.strip()
+        if options.get(key) is not None:
+            raise typer.BadParameter(f"{key} is given twice (--{key} and --set {key}=…)")
+        options[key] = value.strip()
+    return options
+
+
 def train(
     data: Annotated[
         Path | None,
@@ -59,6 +84,17 @@ def train(
             "--head",
             help="Output distribution of note families: nade (pitches of a frame depend on each "
             "other) or independent (88 Bernoullis). (default: nade)",
+        ),
+    ] = None,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="A field of the model's config, KEY=VALUE (repeatable), over the preset's: "
+            "e.g. --set beta=0.1 --set free_bits=1 for music-vae, --set dropout=0.2. An "
+            "unknown key is one line listing the family's fields.",
+            callback=_check_settings,
+            show_default=False,
         ),
     ] = None,
     preset: Annotated[
@@ -142,7 +178,9 @@ def train(
         data=data,
         family=model,
         preset=preset,
-        model_overrides={"backbone": backbone, "hidden": hidden, "head": head, "bars": bars},
+        model_overrides=model_options(
+            {"backbone": backbone, "hidden": hidden, "head": head, "bars": bars}, settings
+        ),
         train_overrides={
             "epochs": epochs,
             "max_steps": max_steps,

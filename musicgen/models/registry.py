@@ -46,10 +46,22 @@ class Family:
         names = {f.name for f in dataclasses.fields(self.config_cls)}
         if grid is not None:
             values.update({k: v for k, v in _grid_fields(grid).items() if k in names})
+        from_grid = [k for k, v in overrides.items() if v is not None and k in _GRID_FIELDS]
+        if from_grid:
+            raise ValueError(
+                f"{self.name}'s {', '.join(from_grid)} come(s) from the dataset's grid"
+            )
         unknown = [k for k, v in overrides.items() if v is not None and k not in names]
         if unknown:
-            raise ValueError(f"{self.name} has no option {', '.join(unknown)}")
-        values.update({k: v for k, v in overrides.items() if v is not None})
+            raise ValueError(
+                f"{self.name} has no option {', '.join(unknown)} (its options: "
+                f"{', '.join(sorted(names - set(_GRID_FIELDS)))})"
+            )
+        defaults = self.config_cls()
+        given = {k: v for k, v in overrides.items() if v is not None}
+        values.update(
+            {k: as_field(self.name, k, v, getattr(defaults, k)) for k, v in given.items()}
+        )
         backbone = values.get("backbone")
         if backbone is not None and backbone not in self.backbones:
             raise ValueError(
@@ -63,6 +75,21 @@ class Family:
         return from_fields(self.config_cls, data, f"{self.name} config")
 
 
+def as_field(family: str, name: str, value: Any, default: Any) -> Any:
+    """An option given as text (`mg train --set beta=0.1`) as its field's type (the type of its
+    default); a value of the wrong type is one ValueError naming the option."""
+    if not isinstance(value, str) or isinstance(default, str) or default is None:
+        return value
+    kind = type(default)
+    try:
+        if kind is bool:
+            words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+            return words[value.strip().lower()]
+        return kind(value)
+    except (KeyError, ValueError):
+        raise ValueError(f"{family} option {name}: {value!r} is not {kind.__name__}") from None
+
+
 def from_fields(cls: type, data: dict[str, Any], what: str):
     """The dataclass `cls` from `data`: an unknown key (another version's or family's field, a
     typo) is one ValueError naming it, never silently dropped."""
@@ -73,6 +100,9 @@ def from_fields(cls: type, data: dict[str, Any], what: str):
             f"a {what} has no field {', '.join(map(repr, unknown))} (fields: {', '.join(names)})"
         )
     return cls(**data)
+
+
+_GRID_FIELDS = ("alpha", "gamma", "bar_steps", "steps_per_beat")  # what _grid_fields sets
 
 
 def _grid_fields(grid: Grid) -> dict[str, int]:

@@ -182,8 +182,14 @@ def check_resume_matches(request: TrainRequest, recorded: RunConfig, run_id: str
         differences.append(f"--model {request.family} (run: {recorded.family})")
     if request.preset not in (None, recorded.preset):
         differences.append(f"--preset {request.preset} (run: {recorded.preset})")
+    from mg.models.registry import as_field
+
     for name, value in request.model_overrides.items():
         was = getattr(recorded.model, name, None)
+        try:  # --set's text as the field's type
+            value = as_field(recorded.family, name, value, was)
+        except ValueError:
+            pass  # differs, and is said so below
         if value is not None and value != was:
             differences.append(f"model.{name}={value} (run: {was})")
     for name, value in request.train_overrides.items():

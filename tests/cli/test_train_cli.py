@@ -140,3 +140,27 @@ def test_bad_options_are_one_line(train_data, in_store):
     assert "unknown model family" in one_error_line(mg_train(*common, "--model", "nope"))
     if not torch.cuda.is_available():
         assert "no CUDA device" in one_error_line(mg_train(*common, "--device", "cuda"))
+
+
+def test_set_gives_any_field_of_the_models_config(train_data, in_store):
+    """--set KEY=VALUE reaches the config as the field's type and is recorded with the run;
+    a bad pair is a usage error, an unknown field or a wrong type one line listing or naming it."""
+    name = f"set-{uuid.uuid4().hex[:8]}"
+    result = mg_train(
+        "--data", str(train_data), "--preset", "tiny", "--epochs", "1", "--max-steps", "1",
+        "--samples", "0", "--tracking-uri", in_store, "--experiment", name,
+        "--set", "dropout=0.25", "--set", "layers=1",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    params = MlflowClient().get_run(run_id_of(result.stdout)).data.params
+    assert params["model.dropout"] == "0.25" and params["model.layers"] == "1"
+
+    common = ("--data", str(train_data), "--tracking-uri", in_store, "--preset", "tiny")
+    assert mg_train(*common, "--set", "dropout").exit_code == 2  # not KEY=VALUE
+    assert mg_train(*common, "--set", "dropout=0.1", "--set", "dropout=0.2").exit_code == 2
+    assert mg_train(*common, "--hidden", "8", "--set", "hidden=16").exit_code == 2
+    line = one_error_line(mg_train(*common, "--set", "dropuot=0.1"))
+    assert "has no option dropuot" in line and "dropout" in line.split("its options:")[1]
+    line = one_error_line(mg_train(*common, "--set", "layers=two"))
+    assert "option layers: 'two' is not int" in line
+    assert "dataset's grid" in one_error_line(mg_train(*common, "--set", "alpha=12"))
