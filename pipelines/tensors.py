@@ -19,6 +19,7 @@ from mg.representation import (
     context_matrix,
     position_codes,
 )
+from mg.representation.context import transposed_context
 from mg.representation.grid import Grid
 from mg.representation.meter import Meter, grid_meter
 from mg.representation.segment import segment_starts
@@ -98,6 +99,40 @@ def segment_columns(
     `group` is its split group (the piece's own fingerprint when not given)."""
     meter = grid_meter(piece.meter, grid)
     segments, context, starts = segment_arrays(notes, grid, meter)
+    return _columns(piece, shift, segments, context, starts, meter, grid, group)
+
+
+def variant_columns(
+    piece: Piece, shifts: tuple[int, ...], grid: Grid, group: str = ""
+) -> list[dict[str, np.ndarray | list]]:
+    """`segment_columns` of each transposition of a piece, the same values: the context is
+    computed once, on the piece as it is, and moved with the notes for the others
+    (`transposed_context`, which recomputes the pitches near the edges)."""
+    meter = grid_meter(piece.meter, grid)
+    if len(piece.notes) < grid.gamma or shifts == (0,):
+        return [
+            segment_columns(piece, shift, transpose_notes(piece.notes, shift)[0], grid, group)
+            for shift in shifts
+        ]
+    length, eps = grid.segment_steps, grid.steps_per_beat
+    starts, _ = segment_starts(len(piece.notes), meter, grid)
+    whole = np.zeros(
+        (max(starts[-1] + length, len(piece.notes)),) + piece.notes.shape[1:], piece.notes.dtype
+    )
+    whole[: len(piece.notes)] = piece.notes
+    context = context_matrix(whole, eps)
+    found = []
+    for shift in shifts:
+        shifted = shift_pitches(whole, shift) if shift else whole
+        moved = transposed_context(context, shifted, shift, eps) if shift else context
+        segments, cut_context = cut(shifted, starts, length), cut(moved, starts, length)
+        found.append(
+            _columns(piece, shift, segments, cut_context, tuple(starts), meter, grid, group)
+        )
+    return found
+
+
+def _columns(piece, shift, segments, context, starts, meter, grid, group):
     steps, count = grid.segment_steps, len(starts)
     if count:
         position = cut(position_codes(meter, grid, starts[-1] + steps), starts, steps)

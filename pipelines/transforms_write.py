@@ -31,7 +31,7 @@ from mg.errors import Reason
 from mg.pipelines import counters
 from mg.pipelines.progress import ProgressFile
 from mg.pipelines.records import PieceRef, Rejected
-from mg.pipelines.tensors import segment_columns, shard_of, transpose_notes
+from mg.pipelines.tensors import shard_of, variant_columns
 from mg.pipelines.transforms_read import REJECTED
 from mg.representation import ARTICULATED
 from mg.representation.grid import Grid
@@ -162,10 +162,7 @@ def piece_batch(reader, ref: PieceRef, grid: Grid, schema: pa.Schema) -> pa.Reco
     wrote them: a batch per transposition makes the file 12% larger)."""
     parked = reader.batch(ref.spill, ref.batch)
     piece = pickle.loads(parked.column(0)[0].as_py())
-    variants = []
-    for shift in ref.shifts:
-        notes, _ = transpose_notes(piece.notes, shift)
-        variants.append(segment_columns(piece, shift, notes, grid, ref.group))
+    variants = variant_columns(piece, ref.shifts, grid, ref.group)
     columns = variants[0]
     if len(variants) > 1:
         columns = {

@@ -80,7 +80,7 @@ def _pitch_sums(values: np.ndarray, steps_per_beat: int) -> np.ndarray:
     exact in any order, so integer-valued frames give the same context either way.
     """
     if np.issubdtype(values.dtype, np.integer) or values.dtype == bool:
-        top = 255 * int(context_normaliser(steps_per_beat)[0])  # uint8 at every weight
+        top = 255 * _kernel_sum(steps_per_beat)  # uint8 at every weight
         dtype = np.int16 if top <= np.iinfo(np.int16).max else np.int32
     else:
         dtype = np.float32
@@ -89,6 +89,11 @@ def _pitch_sums(values: np.ndarray, steps_per_beat: int) -> np.ndarray:
     out[..., 1:, :] += cast[..., :-1, :]
     out[..., :-1, :] += cast[..., 1:, :]
     return out
+
+
+@functools.cache
+def _kernel_sum(steps_per_beat: int) -> int:
+    return int(context_normaliser(steps_per_beat)[0])
 
 
 def _normalised(total: np.ndarray, steps_per_beat: int, notes_dtype: np.dtype) -> np.ndarray:
@@ -122,7 +127,32 @@ def _quotient_table(top: int, steps_per_beat: int) -> np.ndarray:
 @functools.cache
 def _quotients(steps_per_beat: int) -> np.ndarray:
     """The table for every sum uint8 notes can give (read-only: it is shared)."""
-    top = 255 * int(context_normaliser(steps_per_beat)[0]) + 1
-    table = _quotient_table(top, steps_per_beat)
+    table = _quotient_table(255 * _kernel_sum(steps_per_beat) + 1, steps_per_beat)
     table.flags.writeable = False
     return table
+
+
+def transposed_context(
+    context: np.ndarray, shifted: np.ndarray, shift: int, steps_per_beat: int
+) -> np.ndarray:
+    """`context_matrix(shifted, ε)`, given `context = context_matrix(notes, ε)` and
+    `shifted = shift_pitches(notes, shift)`: the kernel is the same at every pitch, so the
+    context moves with the notes, except within |shift|+1 pitches of either edge (notes that
+    fell out of the range, the silence that came in), which `context_matrix` computes again
+    from the shifted notes there. Bit for bit the same; a transposition costs a copy."""
+    from mg.representation.transpose import shift_pitches
+
+    out = shift_pitches(context, shift)
+    alpha = shifted.shape[1]
+    band = min(abs(shift) + 1, alpha)
+    if 2 * band + 2 >= alpha:  # the edges meet: all of it again
+        return context_matrix(shifted, steps_per_beat)
+    # both edges in one call: each band with its inner neighbour, a silent pitch between them
+    # (silence on the far side of a band's neighbour, as beyond the range: it is not kept)
+    low = shifted[:, : band + 1]
+    high = shifted[:, alpha - band - 1 :]
+    gap = np.zeros((len(shifted), 1) + shifted.shape[2:], shifted.dtype)
+    edges = context_matrix(np.concatenate([low, gap, high], axis=1), steps_per_beat)
+    out[:, :band] = edges[:, :band]
+    out[:, alpha - band :] = edges[:, -band:]
+    return out

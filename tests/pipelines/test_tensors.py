@@ -87,3 +87,22 @@ def test_segments_in_six_eight_overlap_by_the_bar_that_crosses_and_share_its_con
         real = min(16, 40 - start)
         assert np.array_equal(segments[segment, :real], notes[start : start + real])
         assert np.array_equal(context[segment, :real], whole[start : start + real])
+
+
+def test_the_transpositions_of_a_piece_give_the_rows_each_would_give_alone():
+    from mg.pipelines.tensors import segment_columns, variant_columns
+    from mg.representation import read_bytes
+    from tests.pipelines.ingest_corpus import BOOK
+
+    grid = Grid()
+    for piece in read_bytes(BOOK.encode(), "book.abc", grid).pieces:
+        shifts = (-3, -1, 0, 2, 12)
+        together = variant_columns(piece, shifts, grid)
+        for shift, columns in zip(shifts, together, strict=True):
+            alone = segment_columns(piece, shift, transpose_notes(piece.notes, shift)[0], grid)
+            assert columns.keys() == alone.keys()
+            for name, values in columns.items():
+                if isinstance(values, np.ndarray):
+                    assert np.array_equal(values.view(np.uint8), alone[name].view(np.uint8))
+                else:
+                    assert values == alone[name]

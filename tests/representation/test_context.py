@@ -128,3 +128,22 @@ def test_float_frames_give_the_context_of_the_same_integers():
     np.testing.assert_array_equal(
         context_matrix(notes.astype(np.float64), 4), context_matrix(notes, 4)
     )
+
+
+def test_a_transposed_context_is_the_context_of_the_transposed_notes_bit_for_bit():
+    from mg.representation.context import transposed_context
+    from mg.representation.transpose import shift_pitches
+
+    rng = np.random.default_rng(17)
+    for alpha, eps in ((88, 4), (88, 2), (5, 4), (3, 1)):
+        notes = np.zeros((40, alpha, 3), np.uint8)
+        pressed = rng.random((40, alpha)) < 0.3
+        notes[..., 0] = pressed
+        notes[..., 1] = pressed & (rng.random((40, alpha)) < 0.5)
+        notes[..., 2] = np.where(pressed, rng.integers(0, 256, (40, alpha)), 0)
+        context = context_matrix(notes, eps)
+        for shift in range(-alpha - 1, alpha + 2):
+            shifted = shift_pitches(notes, shift)
+            moved = transposed_context(context, shifted, shift, eps)
+            expected = context_matrix(shifted, eps)
+            assert np.array_equal(moved.view(np.uint16), expected.view(np.uint16)), shift
