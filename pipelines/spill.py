@@ -29,20 +29,41 @@ class SpillWriter:
         self._batches = 0
 
     def append(self, table: pa.Table) -> tuple[str, int]:
-        """Write the table as one record batch; returns (file, batch index)."""
-        if self._writer is None:
-            self.path = FileSystems.join(self.folder, f"{uuid.uuid4().hex}.arrow")
-            self._stream = FileSystems.create(self.path)
-            self._writer = pa.ipc.new_file(self._stream, self.schema, options=_IPC_OPTIONS)
-        batch = table.combine_chunks().to_batches()[0]
-        self._writer.write_batch(batch)
+        """Write the table as one record batch; returns (file, batch index). A failed write or
+        close (a full disk) abandons the file, so that closing it again (Beam's teardown) does
+        not raise a second error ("write to closed file") that would hide the first."""
+        try:
+            if self._writer is None:
+                self.path = FileSystems.join(self.folder, f"{uuid.uuid4().hex}.arrow")
+                self._stream = FileSystems.create(self.path)
+                self._writer = pa.ipc.new_file(self._stream, self.schema, options=_IPC_OPTIONS)
+            batch = table.combine_chunks().to_batches()[0]
+            self._writer.write_batch(batch)
+        except BaseException:
+            self._abandon()
+            raise
         self._batches += 1
         return self.path, self._batches - 1
 
+    def _abandon(self) -> None:
+        writer, stream = self._writer, self._stream
+        self._writer = self._stream = None
+        self._batches = 0
+        for part in (writer, stream):
+            try:
+                if part is not None:
+                    part.close()
+            except Exception:  # noqa: BLE001, S110 - the first error is the one to report
+                pass
+
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._stream.close()
+        try:
+            if self._writer is not None:
+                self._writer.close()
+                self._stream.close()
+        except BaseException:
+            self._abandon()
+            raise
         self._writer = self._stream = None
         self._batches = 0
 

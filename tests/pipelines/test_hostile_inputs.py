@@ -271,15 +271,18 @@ def test_a_pipeline_that_cannot_start_is_one_line(tmp_path):
     assert not (tmp_path / "out").exists()  # the folder it created is gone again
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 32 KB tmpfs (root only): ingest runs out of space part way (the dataset of TUNES at
-    ±3 is 48 KB; the parked pieces alone fit)."""
+@pytest.fixture(params=["16k", "32k"])
+def small_disk(tmp_path, request):
+    """A small tmpfs (root only): ingest runs out of space part way, at 16 KB while parking
+    the parsed pieces, at 32 KB while writing the shards (the dataset of TUNES at ±3 is 48 KB;
+    the parked pieces alone fit)."""
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
     mount = tmp_path / "disk"
     mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", str(mount)])
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={request.param}", "tmpfs", str(mount)]
+    )
     if made.returncode != 0:
         pytest.skip("this machine does not allow mounting a tmpfs")
     yield mount
