@@ -9,6 +9,7 @@ and `--resume` reads it back from there.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 from dataclasses import dataclass, field
@@ -186,10 +187,8 @@ def check_resume_matches(request: TrainRequest, recorded: RunConfig, run_id: str
 
     for name, value in request.model_overrides.items():
         was = getattr(recorded.model, name, None)
-        try:  # --set's text as the field's type
-            value = as_field(recorded.family, name, value, was)
-        except ValueError:
-            pass  # differs, and is said so below
+        with contextlib.suppress(ValueError):  # --set's text as the field's type (else it
+            value = as_field(recorded.family, name, value, was)  # differs, as said below)
         if value is not None and value != was:
             differences.append(f"model.{name}={value} (run: {was})")
     for name, value in request.train_overrides.items():

@@ -124,6 +124,10 @@ def test_resume_of_a_finished_run_or_with_other_options(finished_run, train_data
     assert "already finished" in one_error_line(mg_train(*common))
     line = one_error_line(mg_train(*common, "--hidden", "64", "--lr", "0.5"))
     assert "model.hidden=64 (run: 32)" in line and "train.lr=0.5 (run: 0.002)" in line
+    assert "already finished" in one_error_line(mg_train(*common, "--set", "hidden=32"))
+    assert "model.dropout=0.5 (run: 0.0)" in one_error_line(
+        mg_train(*common, "--set", "dropout=0.5")
+    )
     line = one_error_line(
         mg_train("--data", str(train_data), "--resume", "0" * 32, "--tracking-uri", in_store)
     )
