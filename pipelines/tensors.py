@@ -51,13 +51,16 @@ def shifts_for(split: str, shifts: tuple[int, ...], transpose_all: bool) -> tupl
     return shifts if split == "train" or transpose_all else (0,)
 
 
-def transpose_notes(notes: np.ndarray, shift: int, shifted: bool = True) -> tuple[np.ndarray, int]:
-    """Shift the pitch axis of [steps, α, 3] by `shift`; returns the onsets pushed out of range
-    (and `notes` itself, unshifted, when `shifted` is False: the count alone)."""
+def transpose_notes(notes: np.ndarray, shift: int) -> tuple[np.ndarray, int]:
+    """Shift the pitch axis of [steps, α, 3] by `shift`; returns the onsets pushed out of range."""
     if shift == 0:
         return notes, 0
-    lost = int(lost_pitches(notes, shift)[..., ARTICULATED].sum())
-    return (shift_pitches(notes, shift) if shifted else notes), lost
+    return shift_pitches(notes, shift), onsets_lost(notes, shift)
+
+
+def onsets_lost(notes: np.ndarray, shift: int) -> int:
+    """The onsets of [steps, α, 3] that a shift of `shift` pushes out of range."""
+    return int(lost_pitches(notes, shift)[..., ARTICULATED].sum()) if shift else 0
 
 
 def segment_arrays(
@@ -74,12 +77,20 @@ def segment_arrays(
     if len(notes) < grid.gamma:  # under one bar: no segment (`segment_notes`'s min_bars=1)
         empty = np.zeros((0, length) + notes.shape[1:], notes.dtype)
         return empty, empty.astype(CONTEXT_DTYPE), ()
-    starts, _ = segment_starts(len(notes), meter, grid)
-    end = starts[-1] + length
-    whole = np.zeros((max(end, len(notes)),) + notes.shape[1:], dtype=notes.dtype)
-    whole[: len(notes)] = notes
+    whole, starts = _padded(notes, meter, grid)
     context = context_matrix(whole, grid.steps_per_beat)
     return cut(whole, starts, length), cut(context, starts, length), tuple(starts)
+
+
+def _padded(notes: np.ndarray, meter: Meter, grid: Grid) -> tuple[np.ndarray, list[int]]:
+    """The notes of a piece of at least one bar with the silence that follows its last
+    segment, and the segments' starts."""
+    starts, _ = segment_starts(len(notes), meter, grid)
+    whole = np.zeros(
+        (max(starts[-1] + grid.segment_steps, len(notes)),) + notes.shape[1:], notes.dtype
+    )
+    whole[: len(notes)] = notes
+    return whole, starts
 
 
 def cut(values: np.ndarray, starts: list[int] | tuple[int, ...], length: int) -> np.ndarray:
@@ -115,11 +126,7 @@ def variant_columns(
             for shift in shifts
         ]
     length, eps = grid.segment_steps, grid.steps_per_beat
-    starts, _ = segment_starts(len(piece.notes), meter, grid)
-    whole = np.zeros(
-        (max(starts[-1] + length, len(piece.notes)),) + piece.notes.shape[1:], piece.notes.dtype
-    )
-    whole[: len(piece.notes)] = piece.notes
+    whole, starts = _padded(piece.notes, meter, grid)
     context = context_matrix(whole, eps)
     found = []
     for shift in shifts:

@@ -26,7 +26,7 @@ from mg.pipelines.records import (
     Variant,
 )
 from mg.pipelines.spill import SpillReader, SpillWriter
-from mg.pipelines.tensors import segment_count, shifts_for, split_of, transpose_notes
+from mg.pipelines.tensors import onsets_lost, segment_count, shifts_for, split_of
 from mg.representation import PRESSED
 from mg.representation.grid import Grid
 
@@ -159,7 +159,7 @@ def transpose_piece(item: SplitPiece, shifts: tuple[int, ...], transpose_all: bo
         if not pressed[max(0, -shift) : max(0, alpha - max(shift, 0))].any():
             counters.inc(counters.TRANSPOSITIONS_EMPTY)
             continue
-        variants.append(Variant(shift, transpose_notes(notes, shift, shifted=False)[1]))
+        variants.append(Variant(shift, onsets_lost(notes, shift)))
     if variants:
         yield TransposedPiece(
             item.piece, item.split, tuple(variants), item.group, item.spill, item.batch
