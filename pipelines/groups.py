@@ -8,9 +8,13 @@ distinct tunes joins nobody (a stop-list: a formula common to many tunes says no
 which tune it is). A group's name, which `split_of` hashes, is the smallest opening
 fingerprint of its tunes; a tune joined with no other keeps its own opening fingerprint.
 
-Pure functions: ingest's Beam transforms (`transforms_tensor.JoinGroups`) call them per phrase
-and once over all the joins, and `join_groups` does the whole thing in one process (the copy
-check benchmark). The result depends on the set of (phrase, tune) pairs only, never on their
+Pure functions: `join_groups` does the whole thing in one process on texts (the copy check
+benchmark, the tests), and `join_table` does the same on 64-bit integers in numpy arrays, one
+row per (phrase, piece_id, opening fingerprint), which is how ingest runs it
+(`transforms_tensor.JoinGroups`: every parse worker spills its rows, one step joins them all,
+24 bytes a row, where a Beam shuffle of the pairs held ~100x that in the local runner's
+process). Fingerprints and piece ids are 16 hex digits, so the integers sort as the texts do
+(`fingerprint_int`). The result depends on the set of (phrase, tune) pairs only, never on their
 order, so the same corpus gives the same groups whatever the runner or worker count.
 """
 
@@ -18,6 +22,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+
+import numpy as np
 
 MAX_TUNES = 8  # a phrase shared by more distinct tunes than this is stop-listed
 MIN_SHARED = 1  # phrase fingerprints two tunes must share to be joined
@@ -92,3 +98,88 @@ def join_groups(
         shared.update(pairs(kept))
     joins = [pair for pair, count in shared.items() if count >= min_shared]
     return components(joins), stopped
+
+
+def fingerprint_int(text: str) -> int:
+    """A fingerprint or piece_id (16 lowercase hex digits: an 8-byte blake2b or phrase hash)
+    as its 64-bit integer; integers sort as their texts do. Anything else is refused."""
+    value = int(text, 16) if len(text) == 16 else -1
+    if value < 0 or f"{value:016x}" != text:
+        raise ValueError(f"not a 16-hex-digit fingerprint: {text!r}")
+    return value
+
+
+def fingerprint_text(value: int) -> str:
+    return f"{int(value):016x}"
+
+
+def join_table(
+    phrases: np.ndarray,
+    pieces: np.ndarray,
+    keys: np.ndarray,
+    max_tunes: int = MAX_TUNES,
+    min_shared: int = MIN_SHARED,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """`join_groups` on uint64 arrays, one row per (phrase, piece_id, opening fingerprint), in
+    any order, copies allowed: (piece_ids of the joined tunes, sorted; their groups' names;
+    phrases stop-listed). A piece_id has one opening fingerprint (both are of its notes)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    phrases, pieces, keys = (np.asarray(a, dtype=np.uint64) for a in (phrases, pieces, keys))
+    ids, tune = np.unique(pieces, return_inverse=True)  # tunes numbered in piece_id order
+    names = np.empty(len(ids), dtype=np.uint64)
+    names[tune] = keys
+    order = np.lexsort((tune, phrases))
+    phrase, tune = phrases[order], tune[order]
+    distinct = np.ones(len(phrase), dtype=bool)  # one row per (phrase, tune)
+    distinct[1:] = (phrase[1:] != phrase[:-1]) | (tune[1:] != tune[:-1])
+    phrase, tune = phrase[distinct], tune[distinct]
+    del order, distinct
+    starts = np.flatnonzero(np.r_[True, phrase[1:] != phrase[:-1]]) if len(phrase) else []
+    counts = np.diff(np.r_[starts, len(phrase)]).astype(np.int64)
+    stopped = int((counts > max_tunes).sum())
+    first, second = _joins(np.asarray(starts, dtype=np.int64), counts, tune, max_tunes, min_shared)
+    if not len(first):
+        empty = np.zeros(0, dtype=np.uint64)
+        return empty, empty, stopped
+    graph = coo_matrix(
+        (np.ones(len(first), dtype=np.int32), (first, second)), shape=(len(ids), len(ids))
+    )
+    _, component = connected_components(graph, directed=False)
+    joined = np.unique(np.r_[first, second])  # sorted tune numbers: piece_id order
+    smallest = np.full(component.max() + 1, np.iinfo(np.uint64).max, dtype=np.uint64)
+    np.minimum.at(smallest, component[joined], names[joined])
+    return ids[joined], smallest[component[joined]], stopped
+
+
+def _joins(starts, counts, tune, max_tunes: int, min_shared: int):
+    """(first, second) tune numbers of the joins: for `min_shared` 1 each kept phrase's first
+    tune with each other (the same components as every pair, fewer edges); else the pairs
+    that share `min_shared` kept phrases or more."""
+    kept = (counts >= 2) & (counts <= max_tunes)
+    if min_shared <= 1:
+        rows = np.repeat(starts[kept], counts[kept])  # the first row of each row's phrase
+        other = np.arange(len(tune))[np.repeat(kept, counts)]
+        edge = other != rows
+        return tune[rows[edge]], tune[other[edge]]
+    found = []
+    for size in range(2, max_tunes + 1):
+        at = starts[kept & (counts == size)]
+        if len(at):
+            i, j = np.triu_indices(size, k=1)
+            found.append(
+                np.stack([tune[at[:, None] + i], tune[at[:, None] + j]], -1).reshape(-1, 2)
+            )
+    if not found:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    pairs_, shared = np.unique(np.concatenate(found), axis=0, return_counts=True)
+    pairs_ = pairs_[shared >= min_shared]
+    return pairs_[:, 0], pairs_[:, 1]
+
+
+def table_group_sizes(names: np.ndarray) -> dict[int, int]:
+    """`group_sizes` of `join_table`'s names: {tunes in a group: groups that size}."""
+    _, tunes = np.unique(names, return_counts=True)
+    sizes, count = np.unique(tunes, return_counts=True)
+    return dict(zip(sizes.tolist(), count.tolist(), strict=True))

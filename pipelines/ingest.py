@@ -93,7 +93,9 @@ def build_pipeline(
         grid, config.parser, config.parse_timeout_s, progress
     )
     tunes = parsed.results | "SplitTunes" >> SplitTunes(grid)
-    parked = tunes.pieces | "ParkPieces" >> ParkPieces(join(staging, "spill", "pieces"))
+    parked = tunes.pieces | "ParkPieces" >> ParkPieces(
+        join(staging, "spill", "pieces"), join(staging, "spill", "phrases")
+    )
     groups = parked.phrases | "JoinGroups" >> JoinGroups()
     refs = (
         parked.tickets

@@ -3,13 +3,16 @@
 Tensors never go through a Beam shuffle (a local runner keeps shuffled data in memory); each
 bundle of the parse stage appends one record batch per piece to its own IPC file (zstd), and
 only a small ticket or `PieceRef` (file, batch) travels on; the split and the shard writer
-read the batch back.
+read the batch back. The (phrase, piece) rows that join split groups are spilled the same way
+(`RowSpill`: uint64 columns, a batch per few thousand pieces), and only each file's name
+travels on.
 Works on any Beam filesystem (local, gs://, s3://).
 """
 
 from __future__ import annotations
 
 import uuid
+from array import array
 from collections import OrderedDict
 
 import pyarrow as pa
@@ -27,6 +30,15 @@ class SpillWriter:
         self._stream = None
         self._writer: pa.ipc.RecordBatchFileWriter | None = None
         self._batches = 0
+        self._named: str | None = None
+
+    def next_path(self) -> str:
+        """The file the next `append` writes to: named now, created by that append."""
+        if self._writer is not None:
+            return self.path
+        if self._named is None:
+            self._named = FileSystems.join(self.folder, f"{uuid.uuid4().hex}.arrow")
+        return self._named
 
     def append(self, table: pa.Table) -> tuple[str, int]:
         """Write the table as one record batch; returns (file, batch index). A failed write or
@@ -34,7 +46,7 @@ class SpillWriter:
         not raise a second error ("write to closed file") that would hide the first."""
         try:
             if self._writer is None:
-                self.path = FileSystems.join(self.folder, f"{uuid.uuid4().hex}.arrow")
+                self.path, self._named = self.next_path(), None
                 self._stream = FileSystems.create(self.path)
                 self._writer = pa.ipc.new_file(self._stream, self.schema, options=_IPC_OPTIONS)
             batch = table.combine_chunks().to_batches()[0]
@@ -66,6 +78,67 @@ class SpillWriter:
             raise
         self._writer = self._stream = None
         self._batches = 0
+
+
+class RowSpill:
+    """Rows of uint64 columns, buffered compactly and appended to one IPC file (`SpillWriter`)
+    as a record batch every `batch_rows` rows and at `close`. `add` returns the file's name
+    when a row first goes into it (the caller passes it on; the file is complete once closed)."""
+
+    def __init__(self, folder: str, names: tuple[str, ...], batch_rows: int = 1 << 16) -> None:
+        self.names, self.batch_rows = names, batch_rows
+        self.schema = pa.schema([(name, pa.uint64()) for name in names])
+        self._writer = SpillWriter(folder, self.schema)
+        self._columns = [array("Q") for _ in names]
+        self._path: str | None = None
+
+    def add(self, rows) -> str | None:
+        """Append rows (tuples of ints, one per column); the file's name if it is new."""
+        for row in rows:
+            for column, value in zip(self._columns, row, strict=True):
+                column.append(value)
+        if not self._columns[0]:
+            return None
+        new = None
+        if self._path is None:
+            self._path = new = self._writer.next_path()
+        if len(self._columns[0]) >= self.batch_rows:
+            self._flush()
+        return new
+
+    def _flush(self) -> None:
+        if self._columns[0]:
+            arrays = [pa.array(column, type=pa.uint64()) for column in self._columns]
+            self._writer.append(pa.Table.from_arrays(arrays, schema=self.schema))
+            self._columns = [array("Q") for _ in self.names]
+
+    def close(self) -> None:
+        """Write what is buffered and close the file; the next `add` starts a new one."""
+        try:
+            self._flush()
+            self._writer.close()
+        finally:
+            self._columns = [array("Q") for _ in self.names]
+            self._path = None
+
+
+def read_rows(paths, names: tuple[str, ...]) -> list:
+    """The uint64 columns `names` of every file in `paths` (`RowSpill`), concatenated, as
+    numpy arrays; a file read batch by batch, so only the columns are held."""
+    import numpy as np
+
+    parts: list[list] = [[] for _ in names]
+    for path in paths:
+        handle = _open_file(path)
+        try:
+            reader = pa.ipc.open_file(handle)
+            for index in range(reader.num_record_batches):
+                batch = reader.get_batch(index)
+                for part, name in zip(parts, names, strict=True):
+                    part.append(batch.column(name).to_numpy())
+        finally:
+            handle.close()
+    return [np.concatenate(part) if part else np.zeros(0, np.uint64) for part in parts]
 
 
 class SpillReader:

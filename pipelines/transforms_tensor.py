@@ -4,9 +4,10 @@ The split comes from the piece's split group before augmentation, so every trans
 every segment of a piece lands in the split of the piece, and so does the same tune found in
 another key or another book. A group joins the tunes that share a phrase (`mg.pipelines.groups`),
 which needs the whole corpus's phrases: the pieces wait in the spill meanwhile (`ParkPieces`),
-so only small tickets and (phrase, tune) pairs sit at that barrier, never the notes. The rows
-themselves are built by the shard writer from the parked piece (`transforms_write`): only the
-count of them, which the shard count needs, is taken here.
+and so do their (phrase, tune) rows, so only small tickets and the names of the phrase files
+sit at that barrier, never the notes nor a shuffle of the phrases. The rows themselves are
+built by the shard writer from the parked piece (`transforms_write`): only the count of them,
+which the shard count needs, is taken here.
 """
 
 from __future__ import annotations
@@ -14,10 +15,18 @@ from __future__ import annotations
 import pickle
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
 
 from mg.pipelines import counters
-from mg.pipelines.groups import MAX_TUNES, MIN_SHARED, components, group_sizes, pairs, sharing
+from mg.pipelines.groups import (
+    MAX_TUNES,
+    MIN_SHARED,
+    fingerprint_int,
+    fingerprint_text,
+    join_table,
+    table_group_sizes,
+)
 from mg.pipelines.records import (
     PieceRef,
     PieceTicket,
@@ -25,93 +34,94 @@ from mg.pipelines.records import (
     TransposedPiece,
     Variant,
 )
-from mg.pipelines.spill import SpillReader, SpillWriter
+from mg.pipelines.spill import RowSpill, SpillReader, SpillWriter, read_rows
 from mg.pipelines.tensors import onsets_lost, segment_count, shifts_for, split_of
 from mg.representation import PRESSED
 from mg.representation.grid import Grid
 
 PHRASES = "phrases"
 PARKED_SCHEMA = pa.schema([("piece", pa.binary())])
+PHRASE_COLUMNS = ("phrase", "piece", "group")  # uint64: phrase, piece_id, opening fingerprint
 
 
 class _ParkFn(beam.DoFn):
-    def __init__(self, folder: str) -> None:
-        self.folder = folder
+    def __init__(self, folder: str, phrases_folder: str) -> None:
+        self.folder, self.phrases_folder = folder, phrases_folder
 
     def setup(self) -> None:
         self.writer = SpillWriter(self.folder, PARKED_SCHEMA)
+        self.phrases = RowSpill(self.phrases_folder, PHRASE_COLUMNS)
 
     def process(self, piece):
         phrases = piece.phrases()  # and the group, from the same top line
-        tune = (piece.piece_id, piece.group)  # cached in the piece before it is pickled, so
-        data = pickle.dumps(piece, protocol=pickle.HIGHEST_PROTOCOL)  # no reader hashes again
+        # piece_id and group are cached in the piece before it is pickled: no reader hashes again
+        piece_id, group = piece.piece_id, piece.group
+        data = pickle.dumps(piece, protocol=pickle.HIGHEST_PROTOCOL)
         path, batch = self.writer.append(pa.table({"piece": [data]}, schema=PARKED_SCHEMA))
-        yield PieceTicket(piece.piece_id, piece.group, path, batch)
-        for phrase in phrases:
-            yield beam.pvalue.TaggedOutput(PHRASES, (phrase, tune))
+        yield PieceTicket(piece_id, group, path, batch)
+        tune = (fingerprint_int(piece_id), fingerprint_int(group))
+        new_file = self.phrases.add((fingerprint_int(phrase), *tune) for phrase in phrases)
+        if new_file:
+            yield beam.pvalue.TaggedOutput(PHRASES, new_file)
 
     def finish_bundle(self) -> None:
         self.writer.close()
+        self.phrases.close()
 
     def teardown(self) -> None:
         self.writer.close()
+        self.phrases.close()
 
 
 class ParkPieces(beam.PTransform):
-    """Piece → PieceTicket (the piece waits in an IPC file in `folder`), and `phrases`:
-    (phrase fingerprint, (piece_id, opening fingerprint)) for each of its phrases."""
+    """Piece → PieceTicket (the piece waits in an IPC file in `folder`), and `phrases`: the
+    files (in `phrases_folder`) of its (phrase fingerprint, piece_id, opening fingerprint)
+    rows, one file per bundle, named once. The rows never go through a shuffle, which a local
+    runner holds in its own process (16 a tune: most of the driver's memory at 20,000 files)."""
 
-    def __init__(self, folder: str) -> None:
+    def __init__(self, folder: str, phrases_folder: str) -> None:
         super().__init__()
-        self.folder = folder
+        self.folder, self.phrases_folder = folder, phrases_folder
 
     def expand(self, pieces):
-        return pieces | "Park" >> beam.ParDo(_ParkFn(self.folder)).with_outputs(
-            PHRASES, main="tickets"
-        )
+        return pieces | "Park" >> beam.ParDo(
+            _ParkFn(self.folder, self.phrases_folder)
+        ).with_outputs(PHRASES, main="tickets")
 
 
-def _phrase_pairs(item, max_tunes: int):
-    _, tunes = item
-    kept = sharing(tunes, max_tunes)
-    if kept is None:
-        counters.inc(counters.PHRASES_STOPLISTED)
-        return
-    yield from pairs(kept)
-
-
-def _components(item):
-    """All the joins at once (one element: a few pairs per joined tune) → (piece_id, group)."""
-    _, joins = item
-    groups = components(joins)
-    sizes = group_sizes(groups)
+def _components(item, max_tunes: int, min_shared: int):
+    """All the phrase files at once (one element: their names) → one element, the joined
+    tunes as two uint64 arrays in bytes: piece_ids (sorted) and their groups' names."""
+    _, paths = item
+    phrases, pieces, keys = read_rows(sorted(paths), PHRASE_COLUMNS)
+    ids, names, stopped = join_table(phrases, pieces, keys, max_tunes, min_shared)
+    del phrases, pieces, keys
+    sizes = table_group_sizes(names)
+    counters.inc(counters.PHRASES_STOPLISTED, stopped)
     counters.inc(counters.GROUPS, sum(sizes.values()))
-    counters.inc(counters.GROUPED_TUNES, len(groups))
+    counters.inc(counters.GROUPED_TUNES, len(ids))
     counters.inc(counters.LARGEST_GROUP, max(sizes, default=0))
     for size, count in sizes.items():
         counters.inc(counters.group_size_name(size), count)
-    yield from groups.items()
+    yield ids.tobytes(), names.tobytes()
 
 
 class JoinGroups(beam.PTransform):
-    """(phrase, tune) pairs → (piece_id, group) for every tune joined with another: tunes that
-    share `min_shared` phrases not stop-listed are joined, groups are the connected components
-    (computed in one step over all the joins; see `mg.pipelines.groups`)."""
+    """The phrase files of `ParkPieces` → one element, (piece_ids, groups) of every tune
+    joined with another: tunes that share `min_shared` phrases not stop-listed are joined,
+    groups are the connected components (`mg.pipelines.groups.join_table`, in one step over
+    all the files: 24 bytes a (phrase, tune) row in numpy). No element when there are none."""
 
     def __init__(self, max_tunes: int = MAX_TUNES, min_shared: int = MIN_SHARED) -> None:
         super().__init__()
         self.max_tunes, self.min_shared = max_tunes, min_shared
 
-    def expand(self, phrases):
-        min_shared = self.min_shared
+    def expand(self, phrase_files):
         return (
-            phrases
-            | "ByPhrase" >> beam.GroupByKey()
-            | "Pairs" >> beam.FlatMap(_phrase_pairs, self.max_tunes)
-            | "CountShared" >> beam.combiners.Count.PerElement()
-            | "Joined" >> beam.FlatMap(lambda kv: [("all", kv[0])] if kv[1] >= min_shared else [])
-            | "AllJoins" >> beam.GroupByKey()
-            | "Components" >> beam.FlatMap(_components)
+            phrase_files
+            | "AllFiles" >> beam.Map(lambda path: ("all", path))
+            | "Gather" >> beam.GroupByKey()
+            | "Components" >> beam.FlatMap(_components, self.max_tunes, self.min_shared)
         )
 
 
@@ -122,10 +132,10 @@ class _AssignSplitFn(beam.DoFn):
     def setup(self) -> None:
         self.reader = SpillReader()
 
-    def process(self, ticket: PieceTicket, groups: dict[str, str]):
+    def process(self, ticket: PieceTicket, groups: tuple[bytes, bytes] | None):
         batch = self.reader.batch(ticket.spill, ticket.batch)
         piece = pickle.loads(batch.column(0)[0].as_py())
-        group = groups.get(ticket.piece_id, ticket.group)
+        group = _group_of(ticket, groups)
         split = split_of(group, self.ratios)
         yield SplitPiece(piece, split, group, ticket.spill, ticket.batch)
 
@@ -133,10 +143,22 @@ class _AssignSplitFn(beam.DoFn):
         self.reader.close()
 
 
+def _group_of(ticket: PieceTicket, groups: tuple[bytes, bytes] | None) -> str:
+    """The piece's split group: its joined group's name, else its own opening fingerprint."""
+    if not groups:
+        return ticket.group
+    ids = np.frombuffer(groups[0], dtype=np.uint64)
+    key = np.uint64(fingerprint_int(ticket.piece_id))
+    at = int(np.searchsorted(ids, key))
+    if at < len(ids) and ids[at] == key:
+        return fingerprint_text(np.frombuffer(groups[1], dtype=np.uint64)[at])
+    return ticket.group
+
+
 class AssignSplit(beam.PTransform):
     """PieceTicket → SplitPiece (the piece read back from the spill), the split drawn from a
-    hash of its split group (`groups`: (piece_id, group) of the joined tunes; any other piece's
-    group is its own opening fingerprint) with the given ratios."""
+    hash of its split group (`groups`: `JoinGroups`' one element, the joined tunes; any other
+    piece's group is its own opening fingerprint) with the given ratios."""
 
     def __init__(self, ratios: tuple[float, float, float], groups) -> None:
         super().__init__()
@@ -144,7 +166,7 @@ class AssignSplit(beam.PTransform):
 
     def expand(self, tickets):
         return tickets | "Split" >> beam.ParDo(
-            _AssignSplitFn(self.ratios), beam.pvalue.AsDict(self.groups)
+            _AssignSplitFn(self.ratios), beam.pvalue.AsSingleton(self.groups, default_value=None)
         )
 
 

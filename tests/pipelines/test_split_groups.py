@@ -4,6 +4,7 @@ one split group (`mg.pipelines.groups`), joined across the corpus by ingest's Be
 from __future__ import annotations
 
 import json
+import random
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -11,7 +12,15 @@ import pytest
 
 from mg.data.corpus import music21_corpus_dir
 from mg.data.schema import SPLITS, read_manifest
-from mg.pipelines.groups import MAX_TUNES, join_groups
+from mg.pipelines.groups import (
+    MAX_TUNES,
+    fingerprint_int,
+    fingerprint_text,
+    group_sizes,
+    join_groups,
+    join_table,
+    table_group_sizes,
+)
 from mg.pipelines.ingest import ingest
 from mg.pipelines.options import IngestConfig
 from mg.representation import abc as abc_format
@@ -195,3 +204,72 @@ def test_splits_and_groups_are_the_same_whatever_the_worker_count(books, tmp_pat
         groups = read_manifest(out)["split_groups"]
         found.append((dataset_groups(out), json.dumps(groups, sort_keys=True)))
     assert found[0] == found[1]
+
+
+def table_of(phrases: dict, copies: int = 0, seed: int = 0) -> np.ndarray:
+    """`join_groups`' input as ingest spills it: uint64 rows (phrase, piece_id, opening
+    fingerprint), some rows twice (files with the same music), in no order."""
+    rows = [
+        tuple(fingerprint_int(text) for text in (phrase, piece_id, key))
+        for (piece_id, key), found in phrases.items()
+        for phrase in found
+    ]
+    rows += rows[:copies]
+    random.Random(seed).shuffle(rows)
+    return np.array(rows, dtype=np.uint64).reshape(-1, 3)
+
+
+def joined_by_table(phrases: dict, max_tunes: int = MAX_TUNES, min_shared: int = 1, **kw):
+    table = table_of(phrases, **kw)
+    ids, names, stopped = join_table(table[:, 0], table[:, 1], table[:, 2], max_tunes, min_shared)
+    assert ids.tolist() == sorted(ids.tolist())
+    groups = {fingerprint_text(i): fingerprint_text(n) for i, n in zip(ids, names, strict=True)}
+    assert table_group_sizes(names) == group_sizes(groups)
+    return groups, stopped
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_numeric_join_gives_the_groups_of_the_join_of_texts(seed):
+    rng = random.Random(seed)
+
+    def hex64() -> str:
+        return f"{rng.getrandbits(64):016x}"
+
+    common = [hex64() for _ in range(rng.randint(1, 30))]
+    keys = [hex64() for _ in range(20)]  # tunes that share an opening: names can coincide
+    phrases = {
+        (hex64(), rng.choice(keys)): [rng.choice(common) for _ in range(rng.randint(0, 6))]
+        for _ in range(rng.randint(0, 80))
+    }
+    for max_tunes in (2, MAX_TUNES):
+        for min_shared in (1, 2, 3):
+            want = join_groups(phrases, max_tunes, min_shared)
+            got = joined_by_table(phrases, max_tunes, min_shared, copies=seed * 3, seed=seed)
+            assert got == want
+
+
+def test_the_numeric_join_of_nothing_is_empty():
+    assert joined_by_table({}) == ({}, 0)
+    assert joined_by_table({("0" * 16, "1" * 16): ["2" * 16]}) == ({}, 0)
+
+
+def test_fingerprints_are_16_hex_digits_and_sort_as_their_integers():
+    texts = ["00000000000000ff", "0f00000000000000", "ffffffffffffffff", "a000000000000000"]
+    assert [fingerprint_text(fingerprint_int(t)) for t in texts] == texts
+    assert sorted(texts) == [fingerprint_text(v) for v in sorted(map(fingerprint_int, texts))]
+    for bad in ("ABCDEF0123456789", "abc", "0x00000000000000", " 000000000000000"):
+        with pytest.raises(ValueError, match="16-hex-digit"):
+            fingerprint_int(bad)
+
+
+def test_the_numeric_join_of_real_tunes_is_the_join_of_texts(books):
+    grid = Grid()
+    pieces = [
+        p
+        for path in sorted(books.iterdir())
+        for p in read_bytes(path.read_bytes(), path.name, grid).pieces
+    ]
+    phrases = tunes_of(pieces)
+    want = join_groups(phrases)
+    assert want[0]  # the tune in the other book is joined
+    assert joined_by_table(phrases, copies=10) == want
