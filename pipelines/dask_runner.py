@@ -3,8 +3,9 @@
 Beam 2.77's `apache_beam.runners.dask.dask_runner.DaskRunner` cannot run this pipeline, for
 four reasons (each shown on a real cluster; infra/beam.md has the errors):
 
-1. it translates `beam.io.Read` (our `ReadFromText` of the listing) to nothing: the next step
-   fails with `AttributeError: 'NoneType' object has no attribute 'map'`;
+1. it translates `beam.io.Read` (the `ReadFromText` that read ingest's listing, before the
+   listing was spread in byte ranges) to nothing: the next step fails with
+   `AttributeError: 'NoneType' object has no attribute 'map'`;
 2. a DoFn's tagged outputs are not told apart: whoever reads `rejected` also gets every main
    output (and the reverse), since all outputs of a bundle go into one bag;
 3. it computes only the bag of the last transform visited, so of our four sinks (shards,

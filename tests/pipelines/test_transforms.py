@@ -17,7 +17,14 @@ from mg.pipelines.counters import read_counters
 from mg.pipelines.listing import FileRef
 from mg.pipelines.records import FileBytes, PieceRef, SplitPiece
 from mg.pipelines.spill import SpillReader, SpillWriter
-from mg.pipelines.transforms_read import ParseFiles, ReadFiles, SplitTunes
+from mg.pipelines.transforms_read import (
+    ListFiles,
+    ParseFiles,
+    ReadFiles,
+    SplitTunes,
+    listing_chunks,
+    read_chunk,
+)
 from mg.pipelines.transforms_tensor import PARKED_SCHEMA, CountRows, Transpose
 from mg.pipelines.transforms_write import DropDuplicates, corpus_checksum, piece_batch
 from mg.representation import read_bytes
@@ -153,3 +160,18 @@ def test_corpus_checksum_ignores_the_order_files_were_read_in():
     assert corpus_checksum(pairs) == corpus_checksum(list(reversed(pairs)))
     assert corpus_checksum(pairs)["files"] == 3
     assert corpus_checksum(pairs) != corpus_checksum([("a.mid", "h1"), ("b.abc", "h3")])
+
+
+def test_list_files_spreads_the_listing_in_chunks_and_reads_every_file_once(tmp_path):
+    refs = [FileRef(f"books/tune-{i}-\u00e9\udcff.mid", f"/data/tune-{i}.mid") for i in range(2345)]
+    listing = tmp_path / "listing.jsonl"
+    listing.write_text("".join(ref.to_json() + "\n" for ref in refs), encoding="ascii")
+    chunks = list(listing_chunks(str(listing), 1000))
+    data = listing.read_bytes()
+    assert [data[start:end].count(b"\n") for start, end in chunks] == [1000, 1000, 345]
+    assert [start for start, _ in chunks] == [0] + [end for _, end in chunks[:-1]]
+    assert chunks[-1][1] == len(data)
+    assert [ref for chunk in chunks for ref in read_chunk(chunk, str(listing))] == refs
+    with local_pipeline() as p:
+        found = p | ListFiles(str(listing), chunk=100)
+        assert_that(found, equal_to(refs))
