@@ -8,6 +8,7 @@ downloads a binary at run time, so `DirectRunner` is mapped to the FnApiRunner h
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from dataclasses import asdict, dataclass, field
@@ -150,6 +151,20 @@ def pipeline_options(config: IngestConfig) -> PipelineOptions:
     return options
 
 
+MALLOC_ARENAS = 2  # glibc malloc arenas of a local run's processes
+
+
+def _few_malloc_arenas() -> None:
+    """At most `MALLOC_ARENAS` glibc malloc arenas in this process (the workers get it as
+    MALLOC_ARENA_MAX): the runner's and the harness's threads each took an arena of their
+    own, and what each kept added up (20,000 files: the tree's peak 1,125 -> 1,009 MB).
+    A no-op where the C library is not glibc."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(-8, MALLOC_ARENAS)  # -8: M_ARENA_MAX
+
+
 def local_runner(config: IngestConfig):
     """The FnApiRunner: in this process for one worker, else `workers` quiet subprocesses.
 
@@ -159,10 +174,14 @@ def local_runner(config: IngestConfig):
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     from apache_beam.transforms.environments import SubprocessSDKEnvironment
 
+    _few_malloc_arenas()
     if config.workers == 1:
         return FnApiRunner()
     # Beam runs the command through a shell: the variable tells the worker whom to outlive not
-    command = f"MG_INGEST_DRIVER_PID={os.getpid()} {sys.executable} -m mg.pipelines.beam_worker"
+    command = (
+        f"MG_INGEST_DRIVER_PID={os.getpid()} MALLOC_ARENA_MAX={MALLOC_ARENAS} "
+        f"{sys.executable} -m mg.pipelines.beam_worker"
+    )
     return FnApiRunner(default_environment=SubprocessSDKEnvironment.from_command_string(command))
 
 

@@ -31,6 +31,7 @@ def test_the_default_is_the_local_fn_api_runner_with_one_process_per_worker():
     assert options.view_as(DirectOptions).direct_num_workers == 3
     runner = local_runner(config(workers=3))
     assert "mg.pipelines.beam_worker" in runner._default_environment.command_string
+    assert "MALLOC_ARENA_MAX=2 " in runner._default_environment.command_string  # flat memory
 
 
 def test_flink_gets_its_own_options_after_the_double_dash():
