@@ -12,7 +12,9 @@ Prints (and writes as JSON to OUT/vae-figures.json):
   (`music_mask`, as training and `mg evaluate` score them); the same share on the frames where a
   note starts and on the others; and the teacher-forced share (each frame's likelier choices
   given the true frames before it, from the same z): what the model knows, before a free-running
-  decode's first wrong frame leads the next ones astray;
+  decode's first wrong frame leads the next ones astray; and the no-feedback share (the
+  likelier choices when every previous frame is fed as silence, as frame dropout trains the
+  decoder: how much a decode gains or loses by reading its own frames);
 - interpolation: for `--pairs` random pairs of the split's segments from different tunes, the
   5-point slerp path; how many frames of the music of each decoded end equal its input; and
   whether the midpoint's pitch-class histogram (pressed frames) is closer (L1) to the mean of
@@ -113,7 +115,7 @@ def main() -> None:
     figures["history"] = run_history(source)
 
     means, exact, hits, decoded_notes, target_notes, frames = [], 0.0, 0.0, 0.0, 0.0, 0.0
-    by_kind = {"onset": [0.0, 0.0], "no_onset": [0.0, 0.0], "teacher_forced": [0.0, 0.0]}
+    by_kind = {kind: [0.0, 0.0] for kind in ("onset", "no_onset", "teacher_forced", "no_feedback")}
     for start in range(0, len(notes), 64):
         chunk = torch.from_numpy(model_notes(notes[start : start + 64]))
         where = torch.from_numpy(position[start : start + 64].astype(np.int64))
@@ -132,12 +134,15 @@ def main() -> None:
         for kind, where_kind in (("onset", mask & onset), ("no_onset", mask & ~onset)):
             by_kind[kind][0] += float((right & where_kind).sum())
             by_kind[kind][1] += float(where_kind.sum())
-        forced = model.teacher_forced(mu, chunk, where).conditionals(chunk)
-        pressed = forced.pressed_logits > 0
-        choices = torch.stack([pressed, pressed & (forced.articulated_logits > 0)], -1)
-        right = (choices == (chunk[..., :2] > 0.5)).all(-1).all(-1)
-        by_kind["teacher_forced"][0] += float((right & mask).sum())
-        by_kind["teacher_forced"][1] += float(mask.sum())
+        # fed the true frames before; fed silence (what frame dropout trains it on), whose
+        # choices are a free-running greedy decode that never reads its own frames
+        for kind, fed in (("teacher_forced", chunk), ("no_feedback", torch.zeros_like(chunk))):
+            forced = model.teacher_forced(mu, fed, where).conditionals(chunk)
+            pressed = forced.pressed_logits > 0
+            choices = torch.stack([pressed, pressed & (forced.articulated_logits > 0)], -1)
+            right = (choices == (chunk[..., :2] > 0.5)).all(-1).all(-1)
+            by_kind[kind][0] += float((right & mask).sum())
+            by_kind[kind][1] += float(mask.sum())
     mu = torch.cat(means)
     variance = mu.var(0)
     figures["active_units"] = int((variance > ACTIVE_VARIANCE).sum())
