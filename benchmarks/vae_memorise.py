@@ -52,16 +52,9 @@ def exact_share(model, notes, position, mask) -> float:
     return float(reconstruction_counts(decoded, notes, mask)["exact_frames"] / mask.sum())
 
 
-def overrides(pairs: list[str]) -> dict:
-    """KEY=VALUE pairs, the value read as JSON where it parses (numbers), else as text."""
-    values = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        try:
-            values[key] = json.loads(value)
-        except json.JSONDecodeError:
-            values[key] = value
-    return values
+def overrides(pairs: list[str]) -> dict[str, str]:
+    """KEY=VALUE pairs as text: the family's `make_config` reads each as its field's type."""
+    return dict(pair.partition("=")[::2] for pair in pairs)
 
 
 def main() -> None:
