@@ -62,14 +62,40 @@ def context_matrix(notes: np.ndarray, steps_per_beat: int) -> np.ndarray:
 
     The same sums as `context_of_windows` at every step, computed over the whole piece at
     once: the kernel is separable (pitch 1-2-1, then time 1..ε+1), so it is a pitch sum and
-    ε+1 shifted adds of integers, instead of a float window copy per step.
+    ε+1 shifted adds of integers, instead of a float window copy per step. Unsigned or bool
+    notes are summed only over the pitches they use, one pitch either side (`_band`): every
+    other pitch's sums are 0, whose context is 0 (a tune uses a third of the 88 keys).
     """
+    if notes.dtype.kind not in "ub":  # floats (a -0.0 sums to -0.0) and signed integers
+        return _context_sums(notes, steps_per_beat, notes.dtype)
+    low, high = _band(notes)
+    if low == 0 and high == notes.shape[1]:
+        return _context_sums(notes, steps_per_beat, notes.dtype)
+    out = np.zeros(notes.shape, dtype=CONTEXT_DTYPE)
+    if high > low:
+        _context_sums(notes[:, low:high], steps_per_beat, notes.dtype, out[:, low:high])
+    return out
+
+
+def _band(notes: np.ndarray) -> tuple[int, int]:
+    """[low, high): the pitches of [steps, α, 3] with a nonzero value, one more either side
+    (the pitch sum reaches one pitch out); (0, 0) when all are 0."""
+    used = np.flatnonzero(notes.max(axis=0).any(axis=-1)) if notes.size else ()
+    if not len(used):
+        return 0, 0
+    return max(int(used[0]) - 1, 0), min(int(used[-1]) + 2, notes.shape[1])
+
+
+def _context_sums(
+    notes: np.ndarray, steps_per_beat: int, notes_dtype: np.dtype, out: np.ndarray | None = None
+) -> np.ndarray:
+    """`context_matrix` of every pitch of `notes` (0 beyond its pitch edges), into `out`."""
     pitched = _pitch_sums(notes, steps_per_beat)
     total = (steps_per_beat + 1) * pitched  # the newest step
     steps = len(notes)
     for lag in range(1, min(steps_per_beat + 1, steps)):  # step t-lag weighs ε+1-lag
         total[lag:] += (steps_per_beat + 1 - lag) * pitched[: steps - lag]
-    return _normalised(total, steps_per_beat, notes.dtype)
+    return _normalised(total, steps_per_beat, notes_dtype, out)
 
 
 def _pitch_sums(values: np.ndarray, steps_per_beat: int) -> np.ndarray:
@@ -96,15 +122,23 @@ def _kernel_sum(steps_per_beat: int) -> int:
     return int(context_normaliser(steps_per_beat)[0])
 
 
-def _normalised(total: np.ndarray, steps_per_beat: int, notes_dtype: np.dtype) -> np.ndarray:
-    """Exact kernel sums -> float16 context: each sum as float32 over its column's normaliser.
+def _normalised(
+    total: np.ndarray, steps_per_beat: int, notes_dtype: np.dtype, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Exact kernel sums -> float16 context: each sum as float32 over its column's normaliser
+    (written into `out` when given).
 
     Integer sums go through a table of those quotients (float16 conversion is slow in numpy);
     the sums of uint8 or bool notes (0 to 255 times the kernel's sum) through one table built
-    once per ε, with no pass over the sums to bound them.
+    once per ε, with no pass over the sums to bound them. Every sum is within its table, so
+    the look-up skips numpy's bounds check (`mode="clip"`, which never clips here).
     """
     if total.dtype.kind == "f":
-        return (total / context_normaliser(steps_per_beat)).astype(CONTEXT_DTYPE)
+        found = (total / context_normaliser(steps_per_beat)).astype(CONTEXT_DTYPE)
+        if out is None:
+            return found
+        out[...] = found
+        return out
     if notes_dtype in (np.uint8, np.bool_):  # the table covers every sum they can give
         table = _quotients(steps_per_beat)
     else:
@@ -112,9 +146,10 @@ def _normalised(total: np.ndarray, steps_per_beat: int, notes_dtype: np.dtype) -
             raise ValueError("notes must not be negative")
         top = int(total.max()) + 1 if total.size else 1
         table = _quotient_table(top, steps_per_beat)
-    out = np.empty(total.shape, dtype=CONTEXT_DTYPE)
+    if out is None:
+        out = np.empty(total.shape, dtype=CONTEXT_DTYPE)
     for column in range(3):
-        np.take(table[:, column], total[..., column], out=out[..., column])
+        np.take(table[:, column], total[..., column], out=out[..., column], mode="clip")
     return out
 
 

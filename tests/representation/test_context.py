@@ -147,3 +147,21 @@ def test_a_transposed_context_is_the_context_of_the_transposed_notes_bit_for_bit
             moved = transposed_context(context, shifted, shift, eps)
             expected = context_matrix(shifted, eps)
             assert np.array_equal(moved.view(np.uint16), expected.view(np.uint16)), shift
+
+
+def test_the_context_over_the_pitches_used_equals_the_one_over_all_88():
+    # context_matrix sums unsigned notes over their pitch band only; every band, at either edge,
+    # none at all and all of them give the bits of the sums over every pitch
+    from mg.representation.context import _context_sums
+
+    rng = np.random.default_rng(23)
+    for low, high in ((0, 0), (40, 41), (0, 1), (87, 88), (0, 88), (1, 87), (20, 50), (86, 88)):
+        for dtype in (np.uint8, np.bool_, np.uint16):
+            notes = np.zeros((37, 88, 3), dtype=np.uint8)
+            notes[:, low:high] = random_notes(37, high - low, int(rng.integers(1e6)))
+            notes = notes.astype(dtype)
+            full = _context_sums(notes, 4, notes.dtype)
+            banded = context_matrix(notes, 4)
+            assert banded.dtype == CONTEXT_DTYPE and banded.shape == notes.shape
+            assert np.array_equal(banded.view(np.uint16), full.view(np.uint16)), (low, high)
+    assert context_matrix(np.zeros((0, 88, 3), np.uint8), 4).shape == (0, 88, 3)
