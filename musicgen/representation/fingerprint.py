@@ -19,6 +19,7 @@ joins the tunes that share phrases into one split group (`mg.pipelines.groups`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import Counter
 
@@ -29,17 +30,25 @@ PHRASE_NOTES = 16  # top-line intervals per phrase window (two bars of a reel)
 WINNOW = 8  # of every WINNOW consecutive phrase windows, the smallest hash is kept
 MIN_TURNS = 3  # an informative window changes direction at least this often
 MIN_INTERVALS = 3  # and has at least this many different intervals
+_PLAIN = int(np.iinfo(np.uint64).max)  # the hash of a run too plain to keep
 
 
 def top_line(notes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(onset steps, pitch indices) of the highest sounding pitch, each time it changes or is
     struck again."""
-    pressed, articulated = notes[..., 0] > 0, notes[..., 1] > 0
-    sounding = pressed.any(axis=1)
-    top = np.where(sounding, notes.shape[1] - 1 - np.argmax(pressed[:, ::-1], axis=1), -1)
     steps = np.arange(len(notes))
-    struck = articulated[steps, np.maximum(top, 0)] & sounding
-    previous = np.concatenate([[-1], top[:-1]])
+    # only the pitches ever pressed are searched (a tune presses a third of the 88 keys)
+    used = np.flatnonzero(notes.max(axis=0)[:, 0]) if notes.size else ()
+    if not len(used):
+        return steps[:0], steps[:0]
+    low, high = int(used[0]), int(used[-1]) + 1
+    band = notes[:, low:high]
+    pressed = band[..., 0] > 0
+    sounding = pressed.any(axis=1)
+    top = np.where(sounding, high - 1 - np.argmax(pressed[:, ::-1], axis=1), -1)
+    struck = (band[steps, np.maximum(top - low, 0), 1] > 0) & sounding
+    previous = np.empty_like(top)
+    previous[:1], previous[1:] = -1, top[:-1]
     onset = sounding & ((top != previous) | struck)
     return steps[onset], top[onset]
 
@@ -94,15 +103,13 @@ def informative(intervals: np.ndarray) -> bool:
 def _informative(intervals: np.ndarray, window: int) -> np.ndarray:
     """`informative` of every run of `window` intervals of `intervals` (1-D, or one run per row
     when 2-D), as booleans."""
-    if intervals.ndim == 2:
-        runs = intervals
-    else:
-        runs = np.lib.stride_tricks.sliding_window_view(intervals, window)
+    runs = intervals if intervals.ndim == 2 else _windows(intervals, window)
     moves = np.sign(runs)
     # the last move before each interval, within the run (0 when none): repeated notes skipped
     index = np.where(moves != 0, np.arange(runs.shape[1]), -1)
     last = np.maximum.accumulate(index, axis=1)
-    before = np.concatenate([np.full((len(runs), 1), -1), last[:, :-1]], axis=1)
+    before = np.empty_like(last)
+    before[:, :1], before[:, 1:] = -1, last[:, :-1]
     previous = np.take_along_axis(moves, np.maximum(before, 0), axis=1)
     turns = ((moves != 0) & (before >= 0) & (moves != previous)).sum(axis=1)
     ordered = np.sort(runs, axis=1)
@@ -110,13 +117,37 @@ def _informative(intervals: np.ndarray, window: int) -> np.ndarray:
     return (turns >= MIN_TURNS) & (distinct >= MIN_INTERVALS)
 
 
+_SHIFTS = tuple(np.uint64(n) for n in (30, 27, 31))
+_FACTORS = tuple(np.uint64(n) for n in (0xBF58476D1CE4E5B9, 0x94D049BB133111EB))
+
+
 def _mix(values: np.ndarray) -> np.ndarray:
     """splitmix64's finaliser: spreads 64-bit values evenly (wrapping uint64 arithmetic, the same
     on every machine)."""
-    z = values.astype(np.uint64)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
+    z = values.astype(np.uint64)  # a copy, then updated in place
+    with np.errstate(over="ignore"):
+        z ^= z >> _SHIFTS[0]
+        z *= _FACTORS[0]
+        z ^= z >> _SHIFTS[1]
+        z *= _FACTORS[1]
+        z ^= z >> _SHIFTS[2]
+    return z
+
+
+@functools.cache
+def _powers(window: int) -> np.ndarray:
+    """The weight of each place in a window's hash (read-only: shared)."""
+    powers = _mix(np.arange(1, window + 1, dtype=np.uint64))
+    powers.flags.writeable = False
+    return powers
+
+
+def _windows(values: np.ndarray, window: int) -> np.ndarray:
+    """Every run of `window` consecutive values of a 1-D array: [len - window + 1, window], a
+    read-only view (`sliding_window_view`'s, without its checks: these run per tune)."""
+    stride = values.strides[0]
+    shape = (len(values) - window + 1, window)
+    return np.lib.stride_tricks.as_strided(values, shape, (stride, stride), writeable=False)
 
 
 def phrase_fingerprints(
@@ -143,14 +174,11 @@ def _phrases(
     unit = Counter(gaps.tolist()).most_common(1)[0][0]
     rhythm = np.rint(gaps * 100 / unit).astype(np.int64)
     words = _mix(((intervals + 256) << 32) | rhythm)
-    runs = np.lib.stride_tricks.sliding_window_view(words, window)
     with np.errstate(over="ignore"):
-        powers = _mix(np.arange(1, window + 1, dtype=np.uint64))
-        hashes = _mix((runs * powers).sum(axis=1, dtype=np.uint64))
-    plain = np.iinfo(np.uint64).max
-    hashes[~_informative(intervals, window)] = plain
+        hashes = _mix((_windows(words, window) * _powers(window)).sum(axis=1, dtype=np.uint64))
+    hashes[~_informative(intervals, window)] = _PLAIN
     if len(hashes) > winnow:
-        hashes = np.lib.stride_tricks.sliding_window_view(hashes, winnow).min(axis=1)
+        hashes = _windows(hashes, winnow).min(axis=1)
     else:
         hashes = hashes.min(keepdims=True)
-    return tuple(f"{h:016x}" for h in np.unique(hashes).tolist() if h != plain)
+    return tuple(f"{h:016x}" for h in np.unique(hashes).tolist() if h != _PLAIN)

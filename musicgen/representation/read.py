@@ -77,7 +77,7 @@ class Piece:
         """Hash of the encoded content: the same music from two files gets the same id."""
         digest = hashlib.blake2b(digest_size=8)
         digest.update(str(self.notes.shape).encode())
-        digest.update(np.ascontiguousarray(self.notes).tobytes())
+        digest.update(np.ascontiguousarray(self.notes))  # its bytes, no copy of them
         return digest.hexdigest()
 
 
