@@ -11,7 +11,7 @@ fingerprint of its tunes; a tune joined with no other keeps its own opening fing
 Pure functions: `join_groups` does the whole thing in one process on texts (the copy check
 benchmark, the tests), and `join_table` does the same on 64-bit integers in numpy arrays, one
 row per (phrase, piece_id, opening fingerprint), which is how ingest runs it
-(`transforms_tensor.JoinGroups`: every parse worker spills its rows, one step joins them all,
+(`transforms_tensor.PlanShards`: every parse worker spills its rows, one step joins them all,
 24 bytes a row, where a Beam shuffle of the pairs held ~100x that in the local runner's
 process). Fingerprints and piece ids are 16 hex digits, so the integers sort as the texts do
 (`fingerprint_int`). The result depends on the set of (phrase, tune) pairs only, never on their

@@ -1,8 +1,9 @@
 """`mg ingest`: a corpus of MIDI/ABC/MusicXML files → a sharded Parquet dataset, with Apache Beam.
 
-    ListFiles → ReadFiles → ParseFiles (crash-guarded) → SplitTunes → ParkPieces (+ JoinGroups of
-    their phrases) → AssignSplit → Transpose → CountRows → DropDuplicates → AssignShards
-    → WriteShards (the rows are built there, from the parked piece)
+    ListFiles → ReadFiles → ParseFiles (crash-guarded) → SplitTunes → ParkPieces (the piece,
+    its phrases and its facts spilled) → PlanShards (one step: split groups joined, splits,
+    transpositions, rows, duplicates, shards) → WriteShards (the rows are built there, from
+    the parked piece)
     (+ WriteRejected for the dead letters of every step, CorpusChecksum over the bytes read)
 
 `build_pipeline` only wires the named transforms; `ingest` stages the run, runs it, writes the
@@ -48,17 +49,9 @@ from mg.pipelines.output import (
 )
 from mg.pipelines.progress import ProgressLine
 from mg.pipelines.transforms_read import ListFiles, ParseFiles, ReadFiles, SplitTunes
-from mg.pipelines.transforms_tensor import (
-    AssignSplit,
-    CountRows,
-    JoinGroups,
-    ParkPieces,
-    Transpose,
-)
+from mg.pipelines.transforms_tensor import ParkPieces, PlanShards
 from mg.pipelines.transforms_write import (
-    AssignShards,
     CorpusChecksum,
-    DropDuplicates,
     WriteRejected,
     WriteShards,
     write_lines,
@@ -93,23 +86,14 @@ def build_pipeline(
         grid, config.parser, config.parse_timeout_s, progress
     )
     tunes = parsed.results | "SplitTunes" >> SplitTunes(grid)
-    parked = tunes.pieces | "ParkPieces" >> ParkPieces(
-        join(staging, "spill", "pieces"), join(staging, "spill", "phrases")
+    spill = join(staging, "spill")
+    folders = (join(spill, "pieces"), join(spill, "phrases"), join(spill, "facts"))
+    parked = tunes.pieces | "ParkPieces" >> ParkPieces(folders, grid, config.shifts)
+    planned = (parked.facts, parked.phrases) | "PlanShards" >> PlanShards(
+        join(spill, "plan"), config.split, config.shifts, config.transpose_all, config.shards
     )
-    groups = parked.phrases | "JoinGroups" >> JoinGroups()
-    refs = (
-        parked.tickets
-        | "AssignSplit" >> AssignSplit(config.split, groups)
-        | "Transpose" >> Transpose(config.shifts, config.transpose_all)
-        | "CountRows" >> CountRows(grid)
-    )
-    kept = refs | "DropDuplicates" >> DropDuplicates()
-    _ = (
-        kept.pieces
-        | "AssignShards" >> AssignShards(config.shards)
-        | "WriteShards" >> WriteShards(staging, grid, progress)
-    )
-    rejected = (read.rejected, parsed.rejected, tunes.rejected, kept.rejected) | "Rejected" >> (
+    _ = planned.shards | "WriteShards" >> WriteShards(staging, grid, progress)
+    rejected = (read.rejected, parsed.rejected, tunes.rejected, planned.rejected) | "Rejected" >> (
         beam.Flatten()
     )
     _ = rejected | "WriteRejected" >> WriteRejected(join(staging, REJECTED_FILE), progress)

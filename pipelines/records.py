@@ -7,7 +7,6 @@ from dataclasses import asdict, dataclass
 
 from mg.errors import CorpusError
 from mg.pipelines.listing import FileRef
-from mg.representation import Piece
 
 
 @dataclass(frozen=True, order=True)
@@ -37,49 +36,11 @@ class FileBytes:
 
 
 @dataclass(frozen=True, order=True)
-class PieceTicket:
-    """A parsed piece waiting in the spill (`batch` of `spill`) while the split groups are
-    joined: only this travels through the barrier, never the notes."""
-
-    piece_id: str
-    group: str  # the piece's own opening fingerprint
-    spill: str
-    batch: int
-
-
-@dataclass(frozen=True)
-class SplitPiece:
-    piece: Piece
-    split: str
-    group: str = ""  # the split group (`mg.pipelines.groups`); the piece's fingerprint if ""
-    spill: str = ""  # where the piece is parked (`PieceTicket`), for the writer to read it back
-    batch: int = 0
-
-
-@dataclass(frozen=True)
-class Variant:
-    """The piece transposed by `shift` semitones (the writer shifts the notes); `dropped`
-    onsets fall out of the pitch range."""
-
-    shift: int
-    dropped: int
-
-
-@dataclass(frozen=True)
-class TransposedPiece:
-    piece: Piece
-    split: str
-    variants: tuple[Variant, ...]
-    group: str = ""
-    spill: str = ""
-    batch: int = 0
-
-
-@dataclass(frozen=True, order=True)
 class PieceRef:
-    """A piece to write: where it is parked (`batch` of `spill`), the transpositions it gets
-    (`shifts`) in its split group (`group`), and what the writer counts of its rows (counted
-    without building them: the writer builds them from the parked piece)."""
+    """A piece to write, as the shard writer reads it from the plan (`plan.refs_of`): where it
+    is parked (`batch` of `spill`), the transpositions it gets (`shifts`) in its split group
+    (`group`), and what the writer counts of its rows (counted without building them, by
+    `plan.plan_shards`: the writer builds them from the parked piece)."""
 
     piece_id: str
     source: str

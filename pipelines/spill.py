@@ -2,10 +2,11 @@
 
 Tensors never go through a Beam shuffle (a local runner keeps shuffled data in memory); each
 bundle of the parse stage appends one record batch per piece to its own IPC file (zstd), and
-only a small ticket or `PieceRef` (file, batch) travels on; the split and the shard writer
-read the batch back. The (phrase, piece) rows that join split groups are spilled the same way
-(`RowSpill`: uint64 columns, a batch per few thousand pieces), and only each file's name
-travels on.
+the shard writer reads the batch back. The (phrase, piece) rows that join split groups are
+spilled the same way (`RowSpill`: uint64 columns, a batch per few thousand pieces), and so are
+the facts about each piece that the plan of the shards needs (`TableSpill`: a row a piece, any
+Arrow columns) and the plan itself (a record batch of `PieceRef` rows a shard); only the
+files' names, and (file, batch) a shard, travel on.
 Works on any Beam filesystem (local, gs://, s3://).
 """
 
@@ -120,6 +121,60 @@ class RowSpill:
         finally:
             self._columns = [array("Q") for _ in self.names]
             self._path = None
+
+
+class TableSpill:
+    """Rows of the columns of `schema`, buffered as lists and appended to one IPC file
+    (`SpillWriter`) as a record batch every `batch_rows` rows and at `close`; `add` returns the
+    file's name when a row first goes into it, as `RowSpill.add` does."""
+
+    def __init__(self, folder: str, schema: pa.Schema, batch_rows: int = 1 << 12) -> None:
+        self.schema, self.batch_rows = schema, batch_rows
+        self._writer = SpillWriter(folder, schema)
+        self._columns: list[list] = [[] for _ in schema.names]
+        self._path: str | None = None
+
+    def add(self, row: tuple) -> str | None:
+        """Append one row (a value per column, in the schema's order); the file's name if new."""
+        for column, value in zip(self._columns, row, strict=True):
+            column.append(value)
+        new = None
+        if self._path is None:
+            self._path = new = self._writer.next_path()
+        if len(self._columns[0]) >= self.batch_rows:
+            self._flush()
+        return new
+
+    def _flush(self) -> None:
+        if self._columns[0]:
+            arrays = [
+                pa.array(column, type=field.type)
+                for column, field in zip(self._columns, self.schema, strict=True)
+            ]
+            self._writer.append(pa.Table.from_arrays(arrays, schema=self.schema))
+            self._columns = [[] for _ in self.schema.names]
+
+    def close(self) -> None:
+        """Write what is buffered and close the file; the next `add` starts a new one."""
+        try:
+            self._flush()
+            self._writer.close()
+        finally:
+            self._columns = [[] for _ in self.schema.names]
+            self._path = None
+
+
+def read_table(paths, schema: pa.Schema) -> pa.Table:
+    """Every batch of every file in `paths` (`TableSpill`), as one table of `schema`."""
+    batches = []
+    for path in paths:
+        handle = _open_file(path)
+        try:
+            reader = pa.ipc.open_file(handle)
+            batches.extend(reader.get_batch(i) for i in range(reader.num_record_batches))
+        finally:
+            handle.close()
+    return pa.Table.from_batches(batches, schema=schema)
 
 
 def read_rows(paths, names: tuple[str, ...]) -> list:

@@ -1,17 +1,17 @@
-"""Ingest, last half: drop duplicates → shard → write Parquet; dead letters; corpus checksum.
+"""Ingest, last half: write the shards' Parquet; dead letters; corpus checksum.
 
-Only `PieceRef`s (a few hundred bytes each) go through the shuffles; each shard writer reads
-its pieces back from where they are parked, in piece_id order, and builds their rows there
-(transposition, context, segments: `tensors.segment_columns`) in (transpose, segment) order,
-so a shard's contents depend on the corpus and the options only, and the rows, 200 KB each
-before compression, are made once and written once.
+One small element a shard comes from the plan (`transforms_tensor.PlanShards`): where the refs
+of its pieces are (`plan.REFS_SCHEMA`, a record batch a shard). Each shard writer reads those,
+reads its pieces back from where they are parked, in piece_id order, and builds their rows
+there (transposition, context, segments: `tensors.variant_columns`) in (transpose, segment)
+order, so a shard's contents depend on the corpus and the options only, and the rows, 200 KB
+each before compression, are made once and written once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import pickle
 
 import apache_beam as beam
@@ -27,16 +27,14 @@ from mg.data.schema import (
     columns_batch,
     table_arrays,
 )
-from mg.errors import Reason
 from mg.pipelines import counters
+from mg.pipelines.plan import refs_of
 from mg.pipelines.progress import ProgressFile
 from mg.pipelines.records import PieceRef, Rejected
-from mg.pipelines.tensors import shard_of, variant_columns
-from mg.pipelines.transforms_read import REJECTED
+from mg.pipelines.tensors import variant_columns
 from mg.representation import ARTICULATED
 from mg.representation.grid import Grid
 
-ROWS_PER_SHARD = 1024  # the size heuristic when --shards is not given (~4 MB of Parquet)
 ROW_GROUP_ROWS = 128  # rows per Parquet row group (~25 MB of tensors before compression)
 # Dictionary encoding of the tensor columns costs 5x the write time for a 3x smaller file
 # (about 1 KB vs 3.5 KB a segment); it is kept for the repeated text columns only.
@@ -52,59 +50,6 @@ def shard_file(split: str, shard: int, shards: int) -> str:
     return f"{split}/part-{shard:05d}-of-{shards:05d}.parquet"
 
 
-def _keep_first(item: tuple[str, list[PieceRef]]):
-    """Of the copies of one piece, the lexicographically smallest (source, tune) wins."""
-    _, refs = item
-    first, *others = sorted(refs, key=lambda r: (r.source, r.tune))
-    yield first
-    for other in others:
-        counters.inc(counters.DUPLICATES)
-        where = f"{first.source}" + (f" tune {first.tune}" if first.tune else "")
-        detail = f"tune {other.tune}: " if other.tune else ""
-        yield beam.pvalue.TaggedOutput(
-            REJECTED,
-            Rejected(other.source, str(Reason.DUPLICATE), f"{detail}same music as {where}"),
-        )
-
-
-class DropDuplicates(beam.PTransform):
-    """PieceRef → one PieceRef per piece_id; the other copies → `rejected` (reason duplicate)."""
-
-    def expand(self, refs):
-        return (
-            refs
-            | "ByPiece" >> beam.Map(lambda r: (r.piece_id, r))
-            | "Group" >> beam.GroupByKey()
-            | "KeepFirst" >> beam.FlatMap(_keep_first).with_outputs(REJECTED, main="pieces")
-        )
-
-
-def shard_count(rows: int, shards: int | None) -> int:
-    return shards or max(1, math.ceil(rows / ROWS_PER_SHARD))
-
-
-class AssignShards(beam.PTransform):
-    """PieceRef → ((split, shard, shards), PieceRef); the shard from a hash of piece_id."""
-
-    def __init__(self, shards: int | None) -> None:
-        super().__init__()
-        self.shards = shards
-
-    def expand(self, refs):
-        shards = self.shards
-        rows = (
-            refs
-            | "RowsBySplit" >> beam.Map(lambda r: (r.split, r.rows))
-            | "SumRows" >> beam.CombinePerKey(sum)
-        )
-
-        def key(ref: PieceRef, rows_by_split: dict[str, int]):
-            count = shard_count(rows_by_split[ref.split], shards)
-            return ((ref.split, shard_of(ref.piece_id, count), count), ref)
-
-        return refs | "Key" >> beam.Map(key, beam.pvalue.AsDict(rows))
-
-
 class _WriteShardFn(beam.DoFn):
     def __init__(self, staging: str, grid: Grid, progress: str | None) -> None:
         self.staging, self.grid, self.progress_folder = staging, grid, progress
@@ -117,8 +62,8 @@ class _WriteShardFn(beam.DoFn):
         self.schema = arrow_schema(self.grid)
 
     def process(self, item):
-        (split, shard, shards), refs = item
-        refs = sorted(refs)  # by piece_id first: one ref per piece after DropDuplicates
+        split, shard, shards, plan, index = item
+        refs = sorted(refs_of(self.reader.batch(plan, index), split))  # one a piece_id: by it
         path = FileSystems.join(self.staging, shard_file(split, shard, shards))
         histogram = np.zeros(self.grid.alpha, dtype=np.int64)
         with (
@@ -183,14 +128,16 @@ def _onsets_by_pitch(batch: pa.RecordBatch) -> np.ndarray:
 
 
 class WriteShards(beam.PTransform):
-    """Keyed PieceRefs → `staging/{split}/part-NNNNN-of-MMMMM.parquet`; yields (split, shard, rows)."""
+    """(split, shard, shards, refs file, batch) of `PlanShards` → the shard's Parquet file,
+    `staging/{split}/part-NNNNN-of-MMMMM.parquet`, spread over the workers; yields (split,
+    shard, rows)."""
 
     def __init__(self, staging: str, grid: Grid, progress: str | None = None) -> None:
         super().__init__()
         self.fn = _WriteShardFn(staging, grid, progress)
 
-    def expand(self, keyed):
-        return keyed | "Group" >> beam.GroupByKey() | "Write" >> beam.ParDo(self.fn)
+    def expand(self, shards):
+        return shards | "Spread" >> beam.Reshuffle() | "Write" >> beam.ParDo(self.fn)
 
 
 class _CountRejectedFn(beam.DoFn):

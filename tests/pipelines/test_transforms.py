@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -15,8 +16,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from mg.data.schema import arrow_schema
 from mg.pipelines.counters import read_counters
 from mg.pipelines.listing import FileRef
-from mg.pipelines.records import FileBytes, PieceRef, SplitPiece
-from mg.pipelines.spill import SpillReader, SpillWriter
+from mg.pipelines.plan import FACTS_SCHEMA, fact_shifts, piece_facts, plan_shards, refs_of
+from mg.pipelines.records import FileBytes
+from mg.pipelines.spill import SpillReader, SpillWriter, TableSpill, read_table
 from mg.pipelines.transforms_read import (
     ListFiles,
     ParseFiles,
@@ -25,8 +27,8 @@ from mg.pipelines.transforms_read import (
     listing_chunks,
     read_chunk,
 )
-from mg.pipelines.transforms_tensor import PARKED_SCHEMA, CountRows, Transpose
-from mg.pipelines.transforms_write import DropDuplicates, corpus_checksum, piece_batch
+from mg.pipelines.transforms_tensor import PARKED_SCHEMA
+from mg.pipelines.transforms_write import corpus_checksum, piece_batch
 from mg.representation import read_bytes
 from mg.representation.grid import Grid
 from tests.pipelines.ingest_corpus import BOOK, CRASH_PARSER
@@ -91,13 +93,25 @@ def test_split_tunes_keeps_good_tunes_and_rejects_the_broken_one():
     assert counters["tunes_read"] == 3 and counters["pieces_too_short"] == 1
 
 
-def test_transpose_augments_the_training_split_only(midi):
+def test_the_plan_augments_the_training_split_only(midi, tmp_path):
     piece = read_bytes(midi, "a.mid", GRID).pieces[0]
-    items = [SplitPiece(piece, "train"), SplitPiece(piece, "valid")]
-    with local_pipeline() as p:
-        out = p | beam.Create(items) | Transpose((-1, 0, 1))
-        shifts = out | beam.Map(lambda t: (t.split, tuple(v.shift for v in t.variants)))
-        assert_that(shifts, equal_to([("train", (-1, 0, 1)), ("valid", (0,))]))
+    for ratios, split, shifts in [((1.0, 0, 0), "train", (-1, 0, 1)), ((0, 1.0, 0), "valid", (0,))]:
+        refs = planned_refs(piece, "spill.arrow", 0, ratios, (-1, 0, 1), tmp_path)
+        assert [(r.split, r.shifts) for r in refs] == [(split, shifts)]
+
+
+def planned_refs(piece, spill, batch, ratios, shifts, tmp_path):
+    """The refs `plan_shards` gives the one piece, its facts spilled and read back."""
+    facts = TableSpill(str(tmp_path / "facts"), FACTS_SCHEMA)
+    path = facts.add(piece_facts(piece, GRID, fact_shifts(shifts), spill, batch))
+    facts.close()
+    joined = (np.zeros(0, np.uint64), np.zeros(0, np.uint64))
+    plan = plan_shards(read_table([path], FACTS_SCHEMA), joined, ratios, shifts, False, 1)
+    return [
+        ref
+        for split, _, _, first, rows in plan.shards
+        for ref in refs_of(plan.refs.slice(first, rows).to_batches()[0], split)
+    ]
 
 
 def test_writer_orders_rows_by_transposition_then_segment_as_counted(midi, tmp_path):
@@ -106,53 +120,12 @@ def test_writer_orders_rows_by_transposition_then_segment_as_counted(midi, tmp_p
     writer = SpillWriter(str(tmp_path), PARKED_SCHEMA)
     path, batch = writer.append(pa.table({"piece": [pickle.dumps(piece)]}, PARKED_SCHEMA))
     writer.close()
-    with local_pipeline() as p:
-        shifted = (
-            p | beam.Create([SplitPiece(piece, "train", "", path, batch)]) | Transpose((-1, 0, 1))
-        )
-        refs = shifted | CountRows(GRID) | beam.combiners.ToList()
-
-        def rows(found):
-            (ref,) = found
-            table = piece_batch(SpillReader(), ref, GRID, arrow_schema(GRID))
-            return [
-                (ref.rows, ref.shifts, ref.steps),
-                list(
-                    zip(table["transpose"].to_pylist(), table["segment"].to_pylist(), strict=True)
-                ),
-            ]
-
-        expected = [(s, i) for s in (-1, 0, 1) for i in range(segments)]
-        steps = 3 * len(piece.notes)
-        assert_that(
-            refs | beam.Map(rows), equal_to([[(3 * segments, (-1, 0, 1), steps), expected]])
-        )
-
-
-def ref(piece_id: str, source: str, tune: int = 0) -> PieceRef:
-    return PieceRef(piece_id, source, tune, "train", "spill.arrow", 0, 1, 16, 0, 0)
-
-
-def test_drop_duplicates_keeps_the_smallest_source():
-    refs = [
-        ref("p1", "b/x.mid"),
-        ref("p1", "a/x.mid"),
-        ref("p1", "a/book.abc", 3),
-        ref("p2", "c.mid"),
-    ]
-    with local_pipeline() as p:
-        kept = p | beam.Create(refs) | DropDuplicates()
-        assert_that(
-            kept.pieces | beam.Map(lambda r: (r.piece_id, r.source)),
-            equal_to([("p1", "a/book.abc"), ("p2", "c.mid")]),
-            label="kept",
-        )
-        rejected = kept.rejected | beam.Map(lambda r: (r.path, r.reason, r.detail))
-        expected = [
-            ("a/x.mid", "duplicate", "same music as a/book.abc tune 3"),
-            ("b/x.mid", "duplicate", "same music as a/book.abc tune 3"),
-        ]
-        assert_that(rejected, equal_to(expected), label="rejected")
+    [ref] = planned_refs(piece, path, batch, (1.0, 0, 0), (-1, 0, 1), tmp_path)
+    table = piece_batch(SpillReader(), ref, GRID, arrow_schema(GRID))
+    assert (ref.rows, ref.shifts, ref.steps) == (3 * segments, (-1, 0, 1), 3 * len(piece.notes))
+    expected = [(s, i) for s in (-1, 0, 1) for i in range(segments)]
+    found = zip(table["transpose"].to_pylist(), table["segment"].to_pylist(), strict=True)
+    assert list(found) == expected
 
 
 def test_corpus_checksum_ignores_the_order_files_were_read_in():
