@@ -9,6 +9,8 @@ call. Generic over the function, so it is tested with real crashing callables.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import pickle
 import select
@@ -92,6 +94,8 @@ class GuardedCall:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
+        for stream in (child.stdin, child.stdout):
+            _widen(stream)
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         try:
             ready = _read_exactly(child.stdout, len(READY), deadline, STARTUP_TIMEOUT_S)
@@ -119,6 +123,17 @@ class GuardedCall:
             name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
             return GuardError("crash", f"parser crashed (signal {name})")
         return GuardError("crash", f"parser process exited with code {code}")
+
+
+PIPE_BYTES = 1 << 20  # a reply (a piece's notes, ~130 KB) fits the pipe: one write, one read
+
+
+def _widen(stream) -> None:
+    """Make the pipe hold PIPE_BYTES where the system allows (Linux): a reply larger than the
+    default 64 KB otherwise takes a wake-up of each side per 64 KB."""
+    if hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux; elsewhere the default pipe works as well
+        with contextlib.suppress(OSError):  # a lower limit (pipe-max-size): the default stays
+            fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 def _write_message(stream, value: Any) -> None:

@@ -53,3 +53,16 @@ def test_what_the_function_prints_does_not_corrupt_the_replies():
 def test_a_function_that_cannot_be_imported_is_a_setup_error():
     with pytest.raises(GuardStartError), GuardedCall("mg_no_such_module:parse") as missing:
         missing(b"")
+
+
+def test_replies_larger_and_smaller_than_the_pipe_come_back_whole():
+    import fcntl
+
+    from mg.pipelines.guard import PIPE_BYTES
+
+    with GuardedCall("os:urandom") as random_bytes:
+        for size in (1, 65_537, PIPE_BYTES - 100, PIPE_BYTES + 1, 3 * PIPE_BYTES):
+            assert len(random_bytes(size)) == size
+        if hasattr(fcntl, "F_GETPIPE_SZ"):  # widened where the system allows it
+            size = fcntl.fcntl(random_bytes._child.stdout.fileno(), fcntl.F_GETPIPE_SZ)
+            assert size in (PIPE_BYTES, 65_536)  # the default where pipe-max-size is lower
