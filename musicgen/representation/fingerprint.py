@@ -97,24 +97,43 @@ def informative(intervals: np.ndarray) -> bool:
     """A run of intervals that could tell two tunes apart: it changes direction at least
     MIN_TURNS times and uses at least MIN_INTERVALS different intervals (a scale run, repeated
     notes or a trill do not; nearly every phrase of a real tune does)."""
-    return bool(_informative(np.asarray(intervals)[None], len(intervals))[0])
+    intervals = np.asarray(intervals)
+    return bool(_informative(intervals, len(intervals))[0])
 
 
 def _informative(intervals: np.ndarray, window: int) -> np.ndarray:
-    """`informative` of every run of `window` intervals of `intervals` (1-D, or one run per row
-    when 2-D), as booleans."""
-    runs = intervals if intervals.ndim == 2 else _windows(intervals, window)
-    moves = np.sign(runs)
-    # the last move before each interval, within the run (0 when none): repeated notes skipped
-    index = np.where(moves != 0, np.arange(runs.shape[1]), -1)
-    last = np.maximum.accumulate(index, axis=1)
+    """`informative` of every run of `window` intervals of 1-D `intervals`, as booleans.
+
+    Counted for all runs at once, without a row per run: an interval is a turn (its move
+    differs from the last move before it, repeated notes skipped) in the runs that hold both
+    it and that move, and it is a run's last copy of its value in the runs that hold it but
+    not its next copy; each gives a range of runs, and the ranges are summed."""
+    count, runs = len(intervals), len(intervals) - window + 1
+    at = np.arange(count)
+    moves = np.sign(intervals)
+    moving = moves != 0
+    last = np.maximum.accumulate(np.where(moving, at, -1))  # the last move at or before
     before = np.empty_like(last)
-    before[:, :1], before[:, 1:] = -1, last[:, :-1]
-    previous = np.take_along_axis(moves, np.maximum(before, 0), axis=1)
-    turns = ((moves != 0) & (before >= 0) & (moves != previous)).sum(axis=1)
-    ordered = np.sort(runs, axis=1)
-    distinct = 1 + (ordered[:, 1:] != ordered[:, :-1]).sum(axis=1)
+    before[:1], before[1:] = -1, last[:-1]
+    turn = moving & (before >= 0) & (moves != moves[np.maximum(before, 0)])
+    first = np.maximum(at - window + 1, 0)  # the first run that holds each interval
+    turns = _in_ranges(first[turn], np.minimum(before[turn], runs - 1), runs)
+    order = np.argsort(intervals, kind="stable")
+    following = np.full(count, count + window)  # the next copy of each value (none: past all)
+    same = intervals[order[1:]] == intervals[order[:-1]]
+    following[order[:-1][same]] = order[1:][same]
+    last_copy = np.minimum(np.minimum(at, following - window), runs - 1)
+    distinct = _in_ranges(first, last_copy, runs)
     return (turns >= MIN_TURNS) & (distinct >= MIN_INTERVALS)
+
+
+def _in_ranges(low: np.ndarray, high: np.ndarray, runs: int) -> np.ndarray:
+    """For each of 0 … runs-1, how many of the ranges [low, high] hold it (empty where
+    low > high)."""
+    keep = low <= high
+    edges = np.bincount(low[keep], minlength=runs + 1)[: runs + 1]
+    edges -= np.bincount(high[keep] + 1, minlength=runs + 1)[: runs + 1]
+    return np.cumsum(edges[:runs])
 
 
 _SHIFTS = tuple(np.uint64(n) for n in (30, 27, 31))

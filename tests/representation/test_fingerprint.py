@@ -114,3 +114,34 @@ def test_the_fingerprints_of_a_tune_are_the_ones_ingest_always_gave():
     for index, (opening, count, first) in expected.items():
         found, phrases = fingerprints(oneills(index).notes)
         assert (found, len(phrases), phrases[:2]) == (opening, count, first)
+
+
+def informative_by_rows(intervals: np.ndarray, window: int) -> np.ndarray:
+    """The informative rule as first written, one row per run of `window` intervals."""
+    runs = np.lib.stride_tricks.sliding_window_view(intervals, window)
+    moves = np.sign(runs)
+    index = np.where(moves != 0, np.arange(runs.shape[1]), -1)
+    last = np.maximum.accumulate(index, axis=1)
+    before = np.concatenate([np.full((len(runs), 1), -1), last[:, :-1]], axis=1)
+    previous = np.take_along_axis(moves, np.maximum(before, 0), axis=1)
+    turns = ((moves != 0) & (before >= 0) & (moves != previous)).sum(axis=1)
+    ordered = np.sort(runs, axis=1)
+    distinct = 1 + (ordered[:, 1:] != ordered[:, :-1]).sum(axis=1)
+    return (turns >= 3) & (distinct >= 3)
+
+
+def test_the_runs_counted_at_once_are_the_runs_counted_one_by_one():
+    from mg.representation.fingerprint import _informative
+
+    rng = np.random.default_rng(11)
+    cases = [np.diff(top_line(oneills(i).notes)[1]) for i in range(8)]
+    for _ in range(3000):
+        size, spread = int(rng.integers(1, 50)), int(rng.integers(1, 7))
+        intervals = rng.integers(-spread, spread + 1, size)
+        intervals[rng.random(size) < rng.random()] = 0  # repeated notes, sometimes many
+        cases.append(intervals)
+    for intervals in cases:
+        for window in {1, 2, 5, PHRASE_NOTES, len(intervals)}:
+            if 0 < window <= len(intervals):
+                found = _informative(intervals, window)
+                assert np.array_equal(found, informative_by_rows(intervals, window))
