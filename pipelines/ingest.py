@@ -27,7 +27,7 @@ from apache_beam.runners.runner import PipelineState
 from mg.data.schema import MANIFEST
 from mg.pipelines.counters import read_counters
 from mg.pipelines.failures import failure_line
-from mg.pipelines.listing import Listing, list_inputs
+from mg.pipelines.listing import list_inputs
 from mg.pipelines.manifest import build_manifest, summary_line
 from mg.pipelines.options import IngestConfig, IngestError, local_runner, pipeline_options
 from mg.pipelines.output import (
@@ -68,6 +68,16 @@ class IngestReport:
     summary: str
 
 
+@dataclass(frozen=True)
+class Listed:
+    """What the driver keeps of the listing once it is written beside the run: the files
+    themselves (100,000 FileRefs held ~30 MB of the driver all run long) are not kept."""
+
+    files: int
+    listing_hash: str
+    ignored: int
+
+
 def build_pipeline(
     p: beam.Pipeline,
     config: IngestConfig,
@@ -97,23 +107,28 @@ def build_pipeline(
         beam.Flatten()
     )
     _ = rejected | "WriteRejected" >> WriteRejected(join(staging, REJECTED_FILE), progress)
-    _ = read.digests | "CorpusChecksum" >> CorpusChecksum(join(staging, CORPUS_FILE))
+    _ = read.digests | "CorpusChecksum" >> CorpusChecksum(
+        join(staging, CORPUS_FILE), join(spill, "digests")
+    )
 
 
 def ingest(config: IngestConfig) -> IngestReport:
     """Run ingest end to end; raises IngestError (one line) when nothing usable comes out."""
     started = time.monotonic()
     listing = list_inputs(config.inputs)
+    listed = Listed(len(listing.files), listing.listing_hash(), listing.ignored)
     options = pipeline_options(config)  # bad Beam options fail before anything is written
     created_out = "://" not in config.out and not os.path.exists(config.out)
     check_out(config.out)  # before the lock file: a user's folder is refused untouched
     with out_lock(config.out):
-        prepare_out(config.out, listing.listing_hash(), config.overwrite)
+        prepare_out(config.out, listed.listing_hash, config.overwrite)
         staging = join(config.out, f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}")
         mkdirs(staging)
         try:
-            counters = _run(config, options, listing, staging)
-            manifest = _finish(config, listing, staging, counters)
+            write_lines((ref.to_json() for ref in listing.files), join(staging, LISTING_FILE))
+            del listing
+            counters = _run(config, options, listed, staging)
+            manifest = _finish(config, listed, staging, counters)
         except BaseException:
             delete_tree(staging)  # a failed run cleans up; a killed one is cleared by the next
             if created_out:
@@ -122,14 +137,13 @@ def ingest(config: IngestConfig) -> IngestReport:
     return IngestReport(manifest, summary_line(manifest, config.out, time.monotonic() - started))
 
 
-def _run(config: IngestConfig, options, listing: Listing, staging: str) -> dict[str, int]:
+def _run(config: IngestConfig, options, listed: Listed, staging: str) -> dict[str, int]:
     # the workers of a local run write their counts to a local folder; a cluster shows its own UI
     progress = tempfile.mkdtemp(prefix="mg-progress-") if config.progress and config.local else None
     runner = local_runner(config) if config.local else None
     pipeline = beam.Pipeline(runner=runner, options=options)
-    write_lines([ref.to_json() for ref in listing.files], join(staging, LISTING_FILE))
     build_pipeline(pipeline, config, staging, progress)
-    shown = ProgressLine(progress, len(listing.files)) if progress else nullcontext()
+    shown = ProgressLine(progress, listed.files) if progress else nullcontext()
     try:
         with shown, _beam_warnings_muted():
             result = pipeline.run()
@@ -158,16 +172,16 @@ def _beam_warnings_muted() -> Iterator[None]:
         beam_logger.setLevel(level)
 
 
-def _finish(config: IngestConfig, listing: Listing, staging: str, counters: dict) -> dict:
+def _finish(config: IngestConfig, listed: Listed, staging: str, counters: dict) -> dict:
     corpus_path = join(staging, CORPUS_FILE)
-    corpus = {**read_json(corpus_path), "listing": listing.listing_hash()}
-    corpus["ignored"] = listing.ignored
+    corpus = {**read_json(corpus_path), "listing": listed.listing_hash}
+    corpus["ignored"] = listed.ignored
     check_same_corpus(config.out, corpus["checksum"], config.overwrite)
     for name in (CORPUS_FILE, LISTING_FILE):
         delete_if_exists(join(staging, name))
     delete_tree(join(staging, "spill"))
     if not shard_rows(staging):  # writers write only shards that have rows
-        raise IngestError(_nothing_usable(listing, counters))
+        raise IngestError(_nothing_usable(listed, counters))
     fill_empty_shards(staging, config.grid, config.shards)
     shards = shard_rows(staging)
     manifest = build_manifest(config, counters, corpus, shards, _run_id(staging))
@@ -180,12 +194,12 @@ def _run_id(staging: str) -> str:
     return staging.rstrip("/").rsplit("/", 1)[-1].removeprefix(STAGING_PREFIX)
 
 
-def _nothing_usable(listing: Listing, counters: dict[str, int]) -> str:
+def _nothing_usable(listed: Listed, counters: dict[str, int]) -> str:
     reasons = {k[len("rejected_") :]: v for k, v in counters.items() if k.startswith("rejected_")}
-    listed = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]))
+    named = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]))
     return (
-        f"nothing usable in {_plural(len(listing.files), 'file')}"
-        + (f" (rejected: {listed})" if listed else "")
+        f"nothing usable in {_plural(listed.files, 'file')}"
+        + (f" (rejected: {named})" if named else "")
         + (
             f", {counters['pieces_too_short']} tunes under one bar"
             if counters.get("pieces_too_short")

@@ -1,4 +1,5 @@
-"""Ingest, last half: write the shards' Parquet; dead letters; corpus checksum.
+"""Ingest, last half: write the shards' Parquet; dead letters; corpus checksum (its pairs
+spilled per bundle, one step over them all).
 
 One small element a shard comes from the plan (`transforms_tensor.PlanShards`): where the refs
 of its pieces are (`plan.REFS_SCHEMA`, a record batch a shard). Each shard writer reads those,
@@ -28,9 +29,10 @@ from mg.data.schema import (
     table_arrays,
 )
 from mg.pipelines import counters
-from mg.pipelines.plan import refs_of
+from mg.pipelines.plan import bytes_text, refs_of, text_bytes
 from mg.pipelines.progress import ProgressFile
 from mg.pipelines.records import PieceRef, Rejected
+from mg.pipelines.spill import SpillReader, TableSpill, read_table
 from mg.pipelines.tensors import variant_columns
 from mg.representation import ARTICULATED
 from mg.representation.grid import Grid
@@ -55,8 +57,6 @@ class _WriteShardFn(beam.DoFn):
         self.staging, self.grid, self.progress_folder = staging, grid, progress
 
     def setup(self) -> None:
-        from mg.pipelines.spill import SpillReader
-
         self.reader = SpillReader()
         self.progress = ProgressFile(self.progress_folder)
         self.schema = arrow_schema(self.grid)
@@ -159,9 +159,17 @@ class _CountRejectedFn(beam.DoFn):
         self.progress.flush()
 
 
-def write_lines(lines: list[str], path: str) -> str:
+def write_lines(lines, path: str, chunk: int = 4096) -> str:
+    """Lines (any iterable of str) → `path`, UTF-8, written `chunk` lines at a time."""
     with FileSystems.create(path) as handle:
-        handle.write("".join(line + "\n" for line in lines).encode("utf-8"))
+        block: list[str] = []
+        for line in lines:
+            block.append(line + "\n")
+            if len(block) >= chunk:
+                handle.write("".join(block).encode("utf-8"))
+                block = []
+        if block:
+            handle.write("".join(block).encode("utf-8"))
     return path
 
 
@@ -191,17 +199,52 @@ def corpus_checksum(pairs: list[tuple[str, str]]) -> dict:
     return {"files": len(pairs), "checksum": digest.hexdigest()}
 
 
-class CorpusChecksum(beam.PTransform):
-    """(source, content hash) pairs → `path` holding {"files", "checksum"} as JSON."""
+DIGEST_SCHEMA = pa.schema([("source", pa.binary()), ("digest", pa.binary())])
 
-    def __init__(self, path: str) -> None:
+
+class _SpillDigestsFn(beam.DoFn):
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def setup(self) -> None:
+        self.spill = TableSpill(self.folder, DIGEST_SCHEMA, batch_rows=1 << 14)
+
+    def process(self, pair: tuple[str, str]):
+        source, digest = pair
+        new_file = self.spill.add((text_bytes(source), text_bytes(digest)))
+        if new_file:
+            yield new_file
+
+    def finish_bundle(self) -> None:
+        self.spill.close()
+
+    def teardown(self) -> None:
+        self.spill.close()
+
+
+def write_checksum(paths: list[str], path: str) -> str:
+    """The (source, content hash) rows of every digest file → `path`: `corpus_checksum`."""
+    table = read_table(sorted(paths), DIGEST_SCHEMA)
+    sources, digests = (table.column(name).to_pylist() for name in DIGEST_SCHEMA.names)
+    del table
+    pairs = [(bytes_text(s), bytes_text(d)) for s, d in zip(sources, digests, strict=True)]
+    del sources, digests
+    return write_lines([json.dumps(corpus_checksum(pairs))], path)
+
+
+class CorpusChecksum(beam.PTransform):
+    """(source, content hash) pairs → `path` holding {"files", "checksum"} as JSON. Each bundle
+    spills its pairs to a file in `folder` (the pairs never go through a shuffle: a local
+    runner would hold one a file in its own process); one step reads them all."""
+
+    def __init__(self, path: str, folder: str) -> None:
         super().__init__()
-        self.path = path
+        self.path, self.folder = path, folder
 
     def expand(self, pairs):
-        path = self.path
         return (
             pairs
-            | "All" >> beam.combiners.ToList()
-            | "Write" >> beam.Map(lambda p: write_lines([json.dumps(corpus_checksum(p))], path))
+            | "Spill" >> beam.ParDo(_SpillDigestsFn(self.folder))
+            | "Files" >> beam.combiners.ToList()  # one element, even for no files
+            | "Write" >> beam.Map(write_checksum, self.path)
         )

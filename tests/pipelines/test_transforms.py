@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import apache_beam as beam
@@ -28,7 +29,7 @@ from mg.pipelines.transforms_read import (
     read_chunk,
 )
 from mg.pipelines.transforms_tensor import PARKED_SCHEMA
-from mg.pipelines.transforms_write import corpus_checksum, piece_batch
+from mg.pipelines.transforms_write import CorpusChecksum, corpus_checksum, piece_batch
 from mg.representation import read_bytes
 from mg.representation.grid import Grid
 from tests.pipelines.ingest_corpus import BOOK, CRASH_PARSER
@@ -133,6 +134,16 @@ def test_corpus_checksum_ignores_the_order_files_were_read_in():
     assert corpus_checksum(pairs) == corpus_checksum(list(reversed(pairs)))
     assert corpus_checksum(pairs)["files"] == 3
     assert corpus_checksum(pairs) != corpus_checksum([("a.mid", "h1"), ("b.abc", "h3")])
+
+
+@pytest.mark.parametrize("count", [0, 1, 2500])
+def test_corpus_checksum_of_pairs_spilled_per_bundle_is_that_of_the_pairs(tmp_path, count):
+    pairs = [(f"books/tune-{i}-\u00e9.mid", f"{i * 7919:032x}") for i in range(count)]
+    pairs += [("bad/gone.mid", "unreadable")] if count else []
+    path = tmp_path / "corpus.json"
+    with local_pipeline() as p:
+        _ = p | beam.Create(pairs) | CorpusChecksum(str(path), str(tmp_path / "digests"))
+    assert json.loads(path.read_text()) == corpus_checksum(pairs)
 
 
 def test_list_files_spreads_the_listing_in_chunks_and_reads_every_file_once(tmp_path):
