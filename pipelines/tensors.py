@@ -11,7 +11,7 @@ import hashlib
 
 import numpy as np
 
-from mg.data.schema import SPLITS, SegmentRow
+from mg.data.schema import SPLITS, TENSOR_COLUMNS, SegmentRow
 from mg.representation import (
     ARTICULATED,
     CONTEXT_DTYPE,
@@ -118,25 +118,78 @@ def variant_columns(
 ) -> list[dict[str, np.ndarray | list]]:
     """`segment_columns` of each transposition of a piece, the same values: the context is
     computed once, on the piece as it is, and moved with the notes for the others
-    (`transposed_context`, which recomputes the pitches near the edges)."""
-    meter = grid_meter(piece.meter, grid)
-    if len(piece.notes) < grid.gamma or shifts == (0,):
+    (`transposed_context`, which recomputes the pitches near the edges). Several
+    transpositions are views of `stacked_columns`, one after the other."""
+    if len(piece.notes) < grid.gamma or len(shifts) < 2:
         return [
             segment_columns(piece, shift, transpose_notes(piece.notes, shift)[0], grid, group)
             for shift in shifts
         ]
+    stacked = stacked_columns(piece, shifts, grid, group)
+    count = len(stacked["start"]) // len(shifts)
+    return [
+        {name: values[i * count : (i + 1) * count] for name, values in stacked.items()}
+        for i in range(len(shifts))
+    ]
+
+
+def stacked_columns(
+    piece: Piece, shifts: tuple[int, ...], grid: Grid, group: str = ""
+) -> dict[str, np.ndarray | list]:
+    """The rows of every transposition in `shifts` as one set of columns, in (shift, segment)
+    order: the `segment_columns` of each joined, the same values, but the context is computed
+    once, on the piece as it is, and moved with the notes for the others
+    (`transposed_context`, which recomputes the pitches near the edges), each transposition's
+    notes and context are written straight into the stacked arrays (no array of its own, no
+    copy to join them), and the positions and meters, the same for all, are computed once."""
+    if len(piece.notes) < grid.gamma or len(shifts) < 2:
+        return join_columns(variant_columns(piece, shifts, grid, group))
+    meter = grid_meter(piece.meter, grid)
     length, eps = grid.segment_steps, grid.steps_per_beat
     whole, starts = _padded(piece.notes, meter, grid)
     context = context_matrix(whole, eps)
-    found = []
-    for shift in shifts:
-        shifted = shift_pitches(whole, shift) if shift else whole
-        moved = transposed_context(context, shifted, shift, eps) if shift else context
-        segments, cut_context = cut(shifted, starts, length), cut(moved, starts, length)
-        found.append(
-            _columns(piece, shift, segments, cut_context, tuple(starts), meter, grid, group)
-        )
-    return found
+    count = len(starts)
+    exact = len(whole) == count * length and starts == list(range(0, len(whole), length))
+    shape = (len(shifts) * count, length) + whole.shape[1:]
+    notes, contexts = np.empty(shape, whole.dtype), np.empty(shape, CONTEXT_DTYPE)
+    if not exact:  # each transposition's padded piece, then its (overlapping) segments
+        shifted, moved = np.empty_like(whole), np.empty(whole.shape, CONTEXT_DTYPE)
+    for index, shift in enumerate(shifts):
+        rows = slice(index * count, (index + 1) * count)
+        if exact:  # the segments of a transposition are its padded piece, row after row
+            shifted, moved = notes[rows].reshape(whole.shape), contexts[rows].reshape(whole.shape)
+        shift_pitches(whole, shift, shifted)
+        if shift:
+            transposed_context(context, shifted, shift, eps, moved)
+        else:
+            moved[...] = context
+        for row, start in enumerate(starts if not exact else (), start=index * count):
+            notes[row], contexts[row] = (
+                shifted[start : start + length],
+                moved[start : start + length],
+            )
+    first = _columns(
+        piece, shifts[0], notes[:count], contexts[:count], tuple(starts), meter, grid, group
+    )
+    columns = {
+        name: value * len(shifts) for name, value in first.items() if isinstance(value, list)
+    }
+    columns["transpose"] = [shift for shift in shifts for _ in range(count)]
+    columns["position"] = np.tile(first["position"], (len(shifts), 1, 1))
+    columns["notes"], columns["context"] = notes, contexts
+    return {name: columns[name] for name in first}
+
+
+def join_columns(variants: list[dict[str, np.ndarray | list]]) -> dict[str, np.ndarray | list]:
+    """The columns of several transpositions as one set, in their order (one: as it is)."""
+    if len(variants) == 1:
+        return variants[0]
+    return {
+        name: np.concatenate([v[name] for v in variants])
+        if name in TENSOR_COLUMNS
+        else [x for v in variants for x in v[name]]
+        for name in variants[0]
+    }
 
 
 def _columns(piece, shift, segments, context, starts, meter, grid, group):

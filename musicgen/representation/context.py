@@ -168,20 +168,29 @@ def _quotients(steps_per_beat: int) -> np.ndarray:
 
 
 def transposed_context(
-    context: np.ndarray, shifted: np.ndarray, shift: int, steps_per_beat: int
+    context: np.ndarray,
+    shifted: np.ndarray,
+    shift: int,
+    steps_per_beat: int,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """`context_matrix(shifted, ε)`, given `context = context_matrix(notes, ε)` and
     `shifted = shift_pitches(notes, shift)`: the kernel is the same at every pitch, so the
     context moves with the notes, except within |shift|+1 pitches of either edge (notes that
     fell out of the range, the silence that came in), which `context_matrix` computes again
-    from the shifted notes there. Bit for bit the same; a transposition costs a copy."""
+    from the shifted notes there. Bit for bit the same; a transposition costs a copy (into
+    `out`, of the context's shape, when given)."""
     from mg.representation.transpose import shift_pitches
 
-    out = shift_pitches(context, shift)
     alpha = shifted.shape[1]
     band = min(abs(shift) + 1, alpha)
     if 2 * band + 2 >= alpha:  # the edges meet: all of it again
-        return context_matrix(shifted, steps_per_beat)
+        found = context_matrix(shifted, steps_per_beat)
+        if out is None:
+            return found
+        out[...] = found
+        return out
+    out = shift_pitches(context, shift, out)
     # both edges in one call: each band with its inner neighbour, a silent pitch between them
     # (silence on the far side of a band's neighbour, as beyond the range: it is not kept)
     low = shifted[:, : band + 1]

@@ -5,11 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 
-def shift_pitches(values: np.ndarray, shift: int) -> np.ndarray:
+def shift_pitches(values: np.ndarray, shift: int, out: np.ndarray | None = None) -> np.ndarray:
     """[steps, α, ...] moved `shift` pitches up (down when negative); what leaves the range is
-    dropped and silence comes in."""
+    dropped and silence comes in. Written into `out` (of the same shape) when given."""
     alpha = values.shape[1]
-    out = np.zeros_like(values)
+    if out is None:
+        out = np.zeros_like(values)
+    else:  # only the pitches the silence comes into need clearing
+        out[:, : max(0, min(shift, alpha))] = 0
+        out[:, max(0, min(alpha + shift, alpha)) :] = 0
     if shift == 0:
         out[:] = values
     elif 0 < shift < alpha:

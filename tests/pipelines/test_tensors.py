@@ -106,3 +106,43 @@ def test_the_transpositions_of_a_piece_give_the_rows_each_would_give_alone():
                     assert np.array_equal(values.view(np.uint8), alone[name].view(np.uint8))
                 else:
                     assert values == alone[name]
+
+
+def test_the_stacked_transpositions_are_the_transpositions_joined():
+    from mg.data.corpus import music21_corpus_dir
+    from mg.pipelines.tensors import (
+        join_columns,
+        segment_columns,
+        stacked_columns,
+        variant_columns,
+    )
+    from mg.representation import abc as abc_format
+    from mg.representation import read_bytes
+    from tests.pipelines.ingest_corpus import BOOK
+
+    grid = Grid()
+    pieces = read_bytes(BOOK.encode(), "book.abc", grid).pieces
+    text = (music21_corpus_dir() / "oneills1850" / "0001-0050.abc").read_text(encoding="utf-8")
+    for tune in abc_format.split_tunes(text)[1][:12]:  # reels, jigs (6/8: segments overlap)
+        pieces += read_bytes(tune.text.encode(), "oneills.abc", grid).pieces
+    assert {p.meter.first.numerator for p in pieces} >= {2, 4, 6}
+    short = pieces[0]
+    pieces.append(type(short)(short.notes[: grid.gamma - 1], "short", 0, "short", None))
+    cases = ((-3, -2, -1, 0, 1, 2, 3), (0,), (5,), (2, -7), (0, 0), (40, -87, 0), (88, -88))
+    for piece in pieces:
+        for shifts in cases:
+            found = stacked_columns(piece, shifts, grid, "g")
+            expected = join_columns(
+                [
+                    segment_columns(piece, s, transpose_notes(piece.notes, s)[0], grid, "g")
+                    for s in shifts
+                ]
+            )
+            assert list(map(len, variant_columns(piece, shifts, grid, "g"))) == [12] * len(shifts)
+            assert list(found) == list(expected)
+            for name, values in found.items():
+                if isinstance(values, np.ndarray):
+                    assert values.dtype == expected[name].dtype
+                    assert np.array_equal(values.view(np.uint8), expected[name].view(np.uint8))
+                else:
+                    assert values == expected[name], name
