@@ -31,3 +31,19 @@ def test_a_roll_moves_up_and_down_by_whole_pitches():
     down = shift_pitches(roll, -1)
     assert down[0, 39] == 1 and down.sum() == 1  # pitch 0 left the range
     assert lost_pitches(roll, -1).sum() == 1
+
+
+def test_a_shift_into_a_used_array_is_the_shift_into_a_fresh_one():
+    # stacked_columns reuses one buffer for every transposition: what the last one left must go
+    from mg.representation.context import context_matrix, transposed_context
+
+    rng = np.random.default_rng(3)
+    notes = (rng.random((30, 12, 3)) < 0.3).astype(np.uint8)
+    context = context_matrix(notes, 4)
+    used, moved = np.full_like(notes, 7), np.full(context.shape, 0.5, context.dtype)
+    for shift in (0, 3, -2, 11, -11, 12, -13, 1):
+        shifted = shift_pitches(notes, shift, used)
+        assert shifted is used and np.array_equal(used, shift_pitches(notes, shift))
+        found = transposed_context(context, shifted, shift, 4, moved)
+        expected = transposed_context(context, shift_pitches(notes, shift), shift, 4)
+        assert found is moved and np.array_equal(moved.view(np.uint16), expected.view(np.uint16))
