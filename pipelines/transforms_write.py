@@ -4,7 +4,7 @@ spilled per bundle, one step over them all).
 One small element a shard comes from the plan (`transforms_tensor.PlanShards`): where the refs
 of its pieces are (`plan.REFS_SCHEMA`, a record batch a shard). Each shard writer reads those,
 reads its pieces back from where they are parked, in piece_id order, and builds their rows
-there (transposition, context, segments: `tensors.variant_columns`) in (transpose, segment)
+there (transposition, context, segments: `tensors.stacked_columns`) in (transpose, segment)
 order, so a shard's contents depend on the corpus and the options only, and the rows, 200 KB
 each before compression, are made once and written once.
 """
@@ -23,7 +23,6 @@ from apache_beam.io.filesystems import FileSystems
 
 from mg.data.schema import (
     META_COLUMNS,
-    TENSOR_COLUMNS,
     arrow_schema,
     columns_batch,
     table_arrays,
@@ -33,7 +32,7 @@ from mg.pipelines.plan import bytes_text, refs_of, text_bytes
 from mg.pipelines.progress import ProgressFile
 from mg.pipelines.records import PieceRef, Rejected
 from mg.pipelines.spill import SpillReader, TableSpill, read_table
-from mg.pipelines.tensors import variant_columns
+from mg.pipelines.tensors import stacked_columns
 from mg.representation import ARTICULATED
 from mg.representation.grid import Grid
 
@@ -107,17 +106,9 @@ def piece_batch(reader, ref: PieceRef, grid: Grid, schema: pa.Schema) -> pa.Reco
     wrote them: a batch per transposition makes the file 12% larger)."""
     parked = reader.batch(ref.spill, ref.batch)
     piece = pickle.loads(parked.column(0)[0].as_py())
-    variants = variant_columns(piece, ref.shifts, grid, ref.group)
-    columns = variants[0]
-    if len(variants) > 1:
-        columns = {
-            name: np.concatenate([v[name] for v in variants])
-            if name in TENSOR_COLUMNS
-            else [x for v in variants for x in v[name]]
-            for name in columns
-        }
+    columns = stacked_columns(piece, ref.shifts, grid, ref.group)  # (transpose, segment) order
     batch = columns_batch(columns, schema)
-    if batch.num_rows != ref.rows:  # CountRows and the rows built disagree: a bug
+    if batch.num_rows != ref.rows:  # the plan and the rows built disagree: a bug
         raise RuntimeError(f"{ref.source}: {ref.rows} rows counted, {batch.num_rows} built")
     return batch
 
