@@ -174,6 +174,7 @@ def ingest_process(corpus: Path, out: Path, workers: int, slow_s: float) -> subp
                             shards=1, workers={workers}, parser="slow_parser:read_bytes"))
     """)
     env = {**os.environ, "MG_SLOW_PARSE_S": str(slow_s), "OMP_NUM_THREADS": "1"}
+    env["TMPDIR"] = str(out.parent)  # what a killed run leaves in its temp folder stays there
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
     return subprocess.Popen(
         [sys.executable, "-c", code], env=env, start_new_session=True, stderr=subprocess.PIPE

@@ -210,7 +210,8 @@ def test_a_killed_run_leaves_nothing_complete_and_a_rerun_equals_a_clean_run(
     out = tmp_path / "killed"
     command = [sys.executable, "-m", "mg.cli", "ingest", str(corpus.root), "--out", str(out)]
     command += ["--transpose=-2:2", "--shards", "2", "--workers", "1"]
-    child = subprocess.Popen(command, start_new_session=True, stderr=subprocess.DEVNULL)
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # Beam's temp folder of the killed run too
+    child = subprocess.Popen(command, env=env, start_new_session=True, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
         while not list(out.glob(".staging-*/spill/**/*.arrow")):  # pieces parked

@@ -56,12 +56,14 @@ def history(run_id: str) -> dict[str, list[tuple[int, float]]]:
     }
 
 
-def test_kill_9_then_resume_equals_an_uninterrupted_run_of_the_same_seed(train_data, in_store):
+def test_kill_9_then_resume_equals_an_uninterrupted_run_of_the_same_seed(
+    train_data, in_store, tmp_path
+):
     experiment = f"resume-{uuid.uuid4().hex[:8]}"
     process = subprocess.Popen(
         command(train_data, in_store, experiment),
         cwd=os.getcwd(),
-        env=cpu_env(),
+        env=cpu_env(TMPDIR=str(tmp_path)),  # the killed run's scratch folder stays in tmp_path
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
