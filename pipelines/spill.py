@@ -81,20 +81,25 @@ class SpillWriter:
         self._batches = 0
 
 
-class RowSpill:
-    """Rows of uint64 columns, buffered compactly and appended to one IPC file (`SpillWriter`)
+class TableSpill:
+    """Rows of the columns of `schema`, buffered and appended to one IPC file (`SpillWriter`)
     as a record batch every `batch_rows` rows and at `close`. `add` returns the file's name
     when a row first goes into it (the caller passes it on; the file is complete once closed)."""
 
-    def __init__(self, folder: str, names: tuple[str, ...], batch_rows: int = 1 << 16) -> None:
-        self.names, self.batch_rows = names, batch_rows
-        self.schema = pa.schema([(name, pa.uint64()) for name in names])
-        self._writer = SpillWriter(folder, self.schema)
-        self._columns = [array("Q") for _ in names]
+    def __init__(self, folder: str, schema: pa.Schema, batch_rows: int = 1 << 12) -> None:
+        self.schema, self.batch_rows = schema, batch_rows
+        self._writer = SpillWriter(folder, schema)
+        self._columns = self._empty()
         self._path: str | None = None
 
-    def add(self, rows) -> str | None:
-        """Append rows (tuples of ints, one per column); the file's name if it is new."""
+    def _empty(self) -> list:
+        return [[] for _ in self.schema.names]
+
+    def add(self, row: tuple) -> str | None:
+        """Append one row (a value per column, in the schema's order); the file's name if new."""
+        return self._append((row,))
+
+    def _append(self, rows) -> str | None:
         for row in rows:
             for column, value in zip(self._columns, row, strict=True):
                 column.append(value)
@@ -109,50 +114,12 @@ class RowSpill:
 
     def _flush(self) -> None:
         if self._columns[0]:
-            arrays = [pa.array(column, type=pa.uint64()) for column in self._columns]
-            self._writer.append(pa.Table.from_arrays(arrays, schema=self.schema))
-            self._columns = [array("Q") for _ in self.names]
-
-    def close(self) -> None:
-        """Write what is buffered and close the file; the next `add` starts a new one."""
-        try:
-            self._flush()
-            self._writer.close()
-        finally:
-            self._columns = [array("Q") for _ in self.names]
-            self._path = None
-
-
-class TableSpill:
-    """Rows of the columns of `schema`, buffered as lists and appended to one IPC file
-    (`SpillWriter`) as a record batch every `batch_rows` rows and at `close`; `add` returns the
-    file's name when a row first goes into it, as `RowSpill.add` does."""
-
-    def __init__(self, folder: str, schema: pa.Schema, batch_rows: int = 1 << 12) -> None:
-        self.schema, self.batch_rows = schema, batch_rows
-        self._writer = SpillWriter(folder, schema)
-        self._columns: list[list] = [[] for _ in schema.names]
-        self._path: str | None = None
-
-    def add(self, row: tuple) -> str | None:
-        """Append one row (a value per column, in the schema's order); the file's name if new."""
-        for column, value in zip(self._columns, row, strict=True):
-            column.append(value)
-        new = None
-        if self._path is None:
-            self._path = new = self._writer.next_path()
-        if len(self._columns[0]) >= self.batch_rows:
-            self._flush()
-        return new
-
-    def _flush(self) -> None:
-        if self._columns[0]:
             arrays = [
                 pa.array(column, type=field.type)
                 for column, field in zip(self._columns, self.schema, strict=True)
             ]
             self._writer.append(pa.Table.from_arrays(arrays, schema=self.schema))
-            self._columns = [[] for _ in self.schema.names]
+            self._columns = self._empty()
 
     def close(self) -> None:
         """Write what is buffered and close the file; the next `add` starts a new one."""
@@ -160,8 +127,24 @@ class TableSpill:
             self._flush()
             self._writer.close()
         finally:
-            self._columns = [[] for _ in self.schema.names]
+            self._columns = self._empty()
             self._path = None
+
+
+class RowSpill(TableSpill):
+    """A `TableSpill` of uint64 columns `names`, buffered compactly (8 bytes a value, not a
+    Python int); `add` takes any number of rows (tuples of ints) at once."""
+
+    def __init__(self, folder: str, names: tuple[str, ...], batch_rows: int = 1 << 16) -> None:
+        self.names = names
+        super().__init__(folder, pa.schema([(name, pa.uint64()) for name in names]), batch_rows)
+
+    def _empty(self) -> list:
+        return [array("Q") for _ in self.names]
+
+    def add(self, rows) -> str | None:  # several rows, not one
+        """Append rows; the file's name if it is new (None when nothing was ever added)."""
+        return self._append(rows)
 
 
 def read_table(paths, schema: pa.Schema) -> pa.Table:
