@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections import Counter
 
 import numpy as np
 
@@ -37,20 +36,22 @@ def top_line(notes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(onset steps, pitch indices) of the highest sounding pitch, each time it changes or is
     struck again."""
     steps = np.arange(len(notes))
-    # only the pitches ever pressed are searched (a tune presses a third of the 88 keys)
-    used = np.flatnonzero(notes.max(axis=0)[:, 0]) if notes.size else ()
-    if not len(used):
+    if not notes.size:
         return steps[:0], steps[:0]
-    low, high = int(used[0]), int(used[-1]) + 1
-    band = notes[:, low:high]
-    pressed = band[..., 0] > 0
-    sounding = pressed.any(axis=1)
-    top = np.where(sounding, high - 1 - np.argmax(pressed[:, ::-1], axis=1), -1)
-    struck = (band[steps, np.maximum(top - low, 0), 1] > 0) & sounding
-    previous = np.empty_like(top)
-    previous[:1], previous[1:] = -1, top[:-1]
-    onset = sounding & ((top != previous) | struck)
-    return steps[onset], top[onset]
+    # a step's depth: how far below the highest pitch its top pressed one is, -1 when silent.
+    # Searched over all the pitches: a step's pitches share its cache lines, so a narrower band
+    # reads as much, and finding the band costs a pass over the whole piece more
+    top = notes.shape[1] - 1
+    pressed = notes[:, ::-1, 0] > 0
+    depth = np.argmax(pressed, axis=1)
+    sounding = pressed[steps, depth]
+    struck = notes[steps, top - depth, 1] > 0
+    depth = np.where(sounding, depth, -1)
+    previous = np.empty_like(depth)
+    previous[:1], previous[1:] = -1, depth[:-1]
+    onset = sounding & ((depth != previous) | struck)
+    at = steps[onset]
+    return at, top - depth[at]
 
 
 def fingerprint(notes: np.ndarray, opening: int = OPENING_NOTES) -> str:
@@ -86,11 +87,18 @@ def _opening(notes: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _words(onsets: np.ndarray, pitches: np.ndarray) -> list[str]:
     """'interval:gap' per top-line note after the first, the gap in the most common gap."""
-    gaps = np.diff(onsets)
-    unit = Counter(gaps.tolist()).most_common(1)[0][0] if len(gaps) else 1
+    gaps = onsets[1:] - onsets[:-1]
+    unit = _most_common(gaps) if len(gaps) else 1
     # numpy's rounding, all at once (a float64 scalar's round() is numpy's, and slow one by one)
     ratios = np.round(gaps / unit, 2).tolist()
-    return [f"{i}:{r}" for i, r in zip(np.diff(pitches).tolist(), ratios, strict=True)]
+    return list(map("{}:{}".format, (pitches[1:] - pitches[:-1]).tolist(), ratios))
+
+
+def _most_common(gaps: np.ndarray) -> int:
+    """The most common of positive integers, the first seen of the ties (`Counter.most_common`'s
+    pick, counted in numpy)."""
+    seen = np.bincount(gaps)[gaps]  # how often each one's value occurs
+    return int(gaps[np.argmax(seen)])  # argmax: the first of the most
 
 
 def informative(intervals: np.ndarray) -> bool:
@@ -104,36 +112,33 @@ def informative(intervals: np.ndarray) -> bool:
 def _informative(intervals: np.ndarray, window: int) -> np.ndarray:
     """`informative` of every run of `window` intervals of 1-D `intervals`, as booleans.
 
-    Counted for all runs at once, without a row per run: an interval is a turn (its move
-    differs from the last move before it, repeated notes skipped) in the runs that hold both
-    it and that move, and it is a run's last copy of its value in the runs that hold it but
-    not its next copy; each gives a range of runs, and the ranges are summed."""
+    Counted for all runs at once, without a row per run, from pairs of intervals: a turn (a
+    move, repeated notes skipped, and the move before it, of the other direction) counts in
+    the runs that hold both; an interval and the next copy of its value are a pair too, and a
+    run's distinct intervals are its length less the pairs it holds. A run r holds a pair
+    (a, b) when r <= a and b <= r + window - 1: for a pair shorter than a run, the pairs whose
+    b is at most r + window - 1 less those whose a is under r, both prefix sums (a longer
+    pair's two ends are put at one place, where they cancel)."""
     count, runs = len(intervals), len(intervals) - window + 1
-    at = np.arange(count)
+    if window < 1:  # runs of nothing: no turn, no interval
+        return np.full(max(runs, 0), MIN_TURNS <= 0 and MIN_INTERVALS <= 0)
     moves = np.sign(intervals)
-    moving = moves != 0
-    last = np.maximum.accumulate(np.where(moving, at, -1))  # the last move at or before
-    before = np.empty_like(last)
-    before[:1], before[1:] = -1, last[:-1]
-    turn = moving & (before >= 0) & (moves != moves[np.maximum(before, 0)])
-    first = np.maximum(at - window + 1, 0)  # the first run that holds each interval
-    turns = _in_ranges(first[turn], np.minimum(before[turn], runs - 1), runs)
+    moving = np.flatnonzero(moves)
+    directions = moves[moving]
+    turn = np.flatnonzero(directions[1:] != directions[:-1])  # moving[turn + 1] is a turn
     order = np.argsort(intervals, kind="stable")
-    following = np.full(count, count + window)  # the next copy of each value (none: past all)
-    same = intervals[order[1:]] == intervals[order[:-1]]
-    following[order[:-1][same]] = order[1:][same]
-    last_copy = np.minimum(np.minimum(at, following - window), runs - 1)
-    distinct = _in_ranges(first, last_copy, runs)
+    ordered = intervals[order]
+    again = np.flatnonzero(ordered[1:] == ordered[:-1])  # order[again + 1] is a next copy
+    apart = count + window  # the copies' pairs are counted apart, after the turns'
+    ends = np.concatenate((moving[turn + 1], order[again + 1] + apart))
+    starts = np.concatenate((moving[turn], order[again] + apart))
+    starts += window
+    np.maximum(starts, ends, out=starts)
+    size = 2 * apart
+    held = np.cumsum(np.bincount(ends, minlength=size) - np.bincount(starts, minlength=size))
+    turns = held[window - 1 : count]
+    distinct = window - held[apart + window - 1 : apart + count]
     return (turns >= MIN_TURNS) & (distinct >= MIN_INTERVALS)
-
-
-def _in_ranges(low: np.ndarray, high: np.ndarray, runs: int) -> np.ndarray:
-    """For each of 0 … runs-1, how many of the ranges [low, high] hold it (empty where
-    low > high)."""
-    keep = low <= high
-    edges = np.bincount(low[keep], minlength=runs + 1)[: runs + 1]
-    edges -= np.bincount(high[keep] + 1, minlength=runs + 1)[: runs + 1]
-    return np.cumsum(edges[:runs])
 
 
 _SHIFTS = tuple(np.uint64(n) for n in (30, 27, 31))
@@ -142,14 +147,17 @@ _FACTORS = tuple(np.uint64(n) for n in (0xBF58476D1CE4E5B9, 0x94D049BB133111EB))
 
 def _mix(values: np.ndarray) -> np.ndarray:
     """splitmix64's finaliser: spreads 64-bit values evenly (wrapping uint64 arithmetic, the same
-    on every machine)."""
-    z = values.astype(np.uint64)  # a copy, then updated in place
-    with np.errstate(over="ignore"):
-        z ^= z >> _SHIFTS[0]
-        z *= _FACTORS[0]
-        z ^= z >> _SHIFTS[1]
-        z *= _FACTORS[1]
-        z ^= z >> _SHIFTS[2]
+    on every machine; numpy checks no overflow of an array's integers)."""
+    return _mixed(values.astype(np.uint64))  # a copy, then updated in place
+
+
+def _mixed(z: np.ndarray) -> np.ndarray:
+    """`_mix` of a uint64 array, in place."""
+    z ^= z >> _SHIFTS[0]
+    z *= _FACTORS[0]
+    z ^= z >> _SHIFTS[1]
+    z *= _FACTORS[1]
+    z ^= z >> _SHIFTS[2]
     return z
 
 
@@ -159,14 +167,6 @@ def _powers(window: int) -> np.ndarray:
     powers = _mix(np.arange(1, window + 1, dtype=np.uint64))
     powers.flags.writeable = False
     return powers
-
-
-def _windows(values: np.ndarray, window: int) -> np.ndarray:
-    """Every run of `window` consecutive values of a 1-D array: [len - window + 1, window], a
-    read-only view (`sliding_window_view`'s, without its checks: these run per tune)."""
-    stride = values.strides[0]
-    shape = (len(values) - window + 1, window)
-    return np.lib.stride_tricks.as_strided(values, shape, (stride, stride), writeable=False)
 
 
 def phrase_fingerprints(
@@ -186,18 +186,39 @@ def phrase_fingerprints(
 def _phrases(
     onsets: np.ndarray, pitches: np.ndarray, window: int = PHRASE_NOTES, winnow: int = WINNOW
 ) -> tuple[str, ...]:
-    intervals = np.diff(pitches.astype(np.int64))
+    pitches = np.asarray(pitches, np.int64)
+    intervals = pitches[1:] - pitches[:-1]
     if len(intervals) < window:
         return ()
-    gaps = np.diff(onsets)
-    unit = Counter(gaps.tolist()).most_common(1)[0][0]
-    rhythm = np.rint(gaps * 100 / unit).astype(np.int64)
-    words = _mix(((intervals + 256) << 32) | rhythm)
-    with np.errstate(over="ignore"):
-        hashes = _mix((_windows(words, window) * _powers(window)).sum(axis=1, dtype=np.uint64))
+    gaps = onsets[1:] - onsets[:-1]
+    rhythm = np.rint(gaps * 100 / _most_common(gaps)).astype(np.int64)
+    words = intervals + 256
+    words <<= 32
+    words |= rhythm
+    words = _mixed(words.view(np.uint64))
+    # every run's sum of word x place weight (`correlate`: uint64 sums, wrapping as `_mix`)
+    hashes = _mixed(np.correlate(words, _powers(window)))
     hashes[~_informative(intervals, window)] = _PLAIN
-    if len(hashes) > winnow:
-        hashes = _windows(hashes, winnow).min(axis=1)
-    else:
-        hashes = hashes.min(keepdims=True)
-    return tuple(f"{h:016x}" for h in np.unique(hashes).tolist() if h != _PLAIN)
+    hashes = _window_min(hashes, min(winnow, len(hashes)))  # fewer runs: their least
+    hashes.sort()
+    kept = np.empty(len(hashes), bool)
+    kept[:1] = True
+    np.not_equal(hashes[1:], hashes[:-1], out=kept[1:])
+    hashes = hashes[kept]  # np.unique's, without its checks
+    if hashes[-1] == _PLAIN:
+        hashes = hashes[:-1]
+    text = hashes.astype(">u8").tobytes().hex()  # each 16 hex digits, big-endian: f"{h:016x}"
+    return tuple(text[i : i + 16] for i in range(0, len(text), 16))
+
+
+def _window_min(values: np.ndarray, window: int) -> np.ndarray:
+    """The minimum of every run of `window` values (1 <= window <= len), by doubling spans: a
+    few whole-array minimums instead of a reduction of each run."""
+    span = 1
+    while span * 2 <= window:
+        values = np.minimum(values[:-span], values[span:])
+        span *= 2
+    if span < window:  # two overlapping spans cover the window
+        rest = window - span
+        values = np.minimum(values[:-rest], values[rest:])
+    return values
