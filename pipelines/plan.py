@@ -28,7 +28,7 @@ from mg.errors import Reason
 from mg.pipelines.groups import fingerprint_int, fingerprint_text
 from mg.pipelines.records import PieceRef, Rejected
 from mg.pipelines.tensors import onsets_lost, segment_count, shard_of, shifts_for, split_of
-from mg.representation import PRESSED, Piece
+from mg.representation import ARTICULATED, PRESSED, Piece
 from mg.representation.grid import Grid
 
 ROWS_PER_SHARD = 1024  # the size heuristic when --shards is not given (~4 MB of Parquet)
@@ -88,13 +88,6 @@ def piece_facts(piece: Piece, grid: Grid, shifts: tuple[int, ...], spill: str, b
     notes = piece.notes
     segments = segment_count(piece, grid)
     covered = segments * grid.segment_steps
-    pressed = notes[..., PRESSED].any(axis=0)  # [α]: the pitches the piece presses at all
-    alpha, lost = notes.shape[1], []
-    for shift in shifts:
-        if pressed[max(0, -shift) : max(0, alpha - max(shift, 0))].any():
-            lost.append(onsets_lost(notes, shift))
-        else:
-            lost.append(-1)
     return (
         fingerprint_int(piece.piece_id),
         fingerprint_int(piece.group),
@@ -105,8 +98,36 @@ def piece_facts(piece: Piece, grid: Grid, shifts: tuple[int, ...], spill: str, b
         segments,
         min(len(notes), covered),  # real steps, padding excluded
         int(covered > len(notes)),
-        lost,
+        _shift_losses(notes, shifts),
     )
+
+
+def _shift_losses(notes: np.ndarray, shifts: tuple[int, ...]) -> list[int]:
+    """Per shift, the onsets it drops (`onsets_lost`), -1 when it empties the piece (no pitch
+    the piece presses stays in range). From the lowest and highest pitch that holds a press,
+    and one that holds an onset, in one pass over the piece: a shift up keeps a pressed pitch
+    when it keeps the lowest, and drops an onset only when it drops the highest (a shift down:
+    the other way round); only then are its onsets summed (notes at the edges: rare)."""
+    alpha = notes.shape[1]
+    if notes.dtype.kind == "u":  # the notes' uint8: a nonzero value is a maximum above 0
+        peak = np.maximum.reduce(notes, axis=0, initial=0)  # [α, 3]
+    else:
+        peak = (notes != 0).any(axis=0)
+    pressed = np.flatnonzero(peak[:, PRESSED])
+    if not len(pressed):  # every shift empties the piece
+        return [-1] * len(shifts)
+    low_pressed, high_pressed = int(pressed[0]), int(pressed[-1])
+    struck = np.flatnonzero(peak[:, ARTICULATED]) if any(shifts) else ()
+    low_struck, high_struck = (int(struck[0]), int(struck[-1])) if len(struck) else (alpha, -1)
+    lost = []
+    for shift in shifts:
+        if (low_pressed >= alpha - shift) if shift >= 0 else (high_pressed < -shift):
+            lost.append(-1)
+        elif (high_struck >= alpha - shift) if shift > 0 else (low_struck < -shift):
+            lost.append(onsets_lost(notes, shift))
+        else:  # the pitches it drops hold no onset
+            lost.append(0)
+    return lost
 
 
 @dataclass(frozen=True)

@@ -187,6 +187,29 @@ def test_the_plan_is_what_the_per_piece_stages_gave(
         assert joined
 
 
+def test_each_shifts_losses_are_the_onsets_it_drops_or_minus_one_when_it_empties():
+    # `piece_facts` counts them from the edge pitches the piece uses: the per-shift rule's
+    from mg.pipelines.plan import _shift_losses
+
+    def per_shift(notes, shifts):
+        pressed = notes[..., PRESSED].any(axis=0)
+        alpha, lost = notes.shape[1], []
+        for shift in shifts:
+            kept = pressed[max(0, -shift) : max(0, alpha - max(shift, 0))].any()
+            lost.append(onsets_lost(notes, shift) if kept else -1)
+        return lost
+
+    rng = np.random.default_rng(3)
+    shifts = tuple(range(-90, 91))
+    for _ in range(300):
+        steps, alpha = int(rng.integers(0, 40)), int(rng.choice([1, 2, 5, 88]))
+        notes = rng.integers(-3, 4, (steps, alpha, 3)) * (rng.random((steps, alpha, 3)) < 0.1)
+        if rng.random() < 0.5:  # notes at the edges only
+            notes[:, 2:-2] = 0
+        notes = notes.astype(rng.choice([np.uint8, np.int8, np.float32, np.bool_]))
+        assert _shift_losses(notes, shifts) == per_shift(notes, shifts)
+
+
 def test_the_smallest_source_and_tune_wins_and_the_others_name_it(tunes):
     parked = [(piece, "spill.arrow", i) for i, piece in enumerate(tunes["default"])]
     plan = plan_shards(
