@@ -27,6 +27,7 @@ import numpy as np
 
 MAX_TUNES = 8  # a phrase shared by more distinct tunes than this is stop-listed
 MIN_SHARED = 1  # phrase fingerprints two tunes must share to be joined
+_HEX_DIGITS = "0123456789abcdef"  # a fingerprint's digits
 
 Tune = tuple[str, str]  # (piece_id, opening fingerprint)
 
@@ -103,6 +104,8 @@ def join_groups(
 def fingerprint_int(text: str) -> int:
     """A fingerprint or piece_id (16 lowercase hex digits: an 8-byte blake2b or phrase hash)
     as its 64-bit integer; integers sort as their texts do. Anything else is refused."""
+    if isinstance(text, str) and len(text) == 16 and not text.strip(_HEX_DIGITS):
+        return int(text, 16)  # 16 lowercase hex digits, what `int` reads them as: no check
     value = int(text, 16) if len(text) == 16 else -1
     if value < 0 or f"{value:016x}" != text:
         raise ValueError(f"not a 16-hex-digit fingerprint: {text!r}")

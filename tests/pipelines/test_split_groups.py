@@ -257,7 +257,12 @@ def test_fingerprints_are_16_hex_digits_and_sort_as_their_integers():
     texts = ["00000000000000ff", "0f00000000000000", "ffffffffffffffff", "a000000000000000"]
     assert [fingerprint_text(fingerprint_int(t)) for t in texts] == texts
     assert sorted(texts) == [fingerprint_text(v) for v in sorted(map(fingerprint_int, texts))]
-    for bad in ("ABCDEF0123456789", "abc", "0x00000000000000", " 000000000000000"):
+    bad_texts = ("ABCDEF0123456789", "abc", "0x00000000000000", " 000000000000000")
+    # what int(text, 16) reads but is not 16 lowercase hex digits: signs, underscores, an
+    # upper-case digit, other scripts' digits
+    bad_texts += ("+000000000000001", "-000000000000001", "0000_00000000000")
+    bad_texts += ("000000000000000F", "\u0660" * 16)
+    for bad in bad_texts:
         with pytest.raises(ValueError, match="16-hex-digit"):
             fingerprint_int(bad)
 
