@@ -43,7 +43,7 @@ def top_line(notes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # reads as much, and finding the band costs a pass over the whole piece more
     top = notes.shape[1] - 1
     pressed = notes[:, ::-1, 0] > 0
-    depth = np.argmax(pressed, axis=1)
+    depth = pressed.argmax(axis=1)
     sounding = pressed[steps, depth]
     struck = notes[steps, top - depth, 1] > 0
     depth = np.where(sounding, depth, -1)
@@ -90,7 +90,7 @@ def _words(onsets: np.ndarray, pitches: np.ndarray) -> list[str]:
     gaps = onsets[1:] - onsets[:-1]
     unit = _most_common(gaps) if len(gaps) else 1
     # numpy's rounding, all at once (a float64 scalar's round() is numpy's, and slow one by one)
-    ratios = np.round(gaps / unit, 2).tolist()
+    ratios = (gaps / unit).round(2).tolist()
     return list(map("{}:{}".format, (pitches[1:] - pitches[:-1]).tolist(), ratios))
 
 
@@ -98,7 +98,7 @@ def _most_common(gaps: np.ndarray) -> int:
     """The most common of positive integers, the first seen of the ties (`Counter.most_common`'s
     pick, counted in numpy)."""
     seen = np.bincount(gaps)[gaps]  # how often each one's value occurs
-    return int(gaps[np.argmax(seen)])  # argmax: the first of the most
+    return int(gaps[seen.argmax()])  # argmax: the first of the most
 
 
 def informative(intervals: np.ndarray) -> bool:
@@ -123,19 +123,19 @@ def _informative(intervals: np.ndarray, window: int) -> np.ndarray:
     if window < 1:  # runs of nothing: no turn, no interval
         return np.full(max(runs, 0), MIN_TURNS <= 0 and MIN_INTERVALS <= 0)
     moves = np.sign(intervals)
-    moving = np.flatnonzero(moves)
+    moving = moves.nonzero()[0]
     directions = moves[moving]
-    turn = np.flatnonzero(directions[1:] != directions[:-1])  # moving[turn + 1] is a turn
-    order = np.argsort(intervals, kind="stable")
+    turn = (directions[1:] != directions[:-1]).nonzero()[0]  # moving[turn + 1] is a turn
+    order = intervals.argsort(kind="stable")
     ordered = intervals[order]
-    again = np.flatnonzero(ordered[1:] == ordered[:-1])  # order[again + 1] is a next copy
+    again = (ordered[1:] == ordered[:-1]).nonzero()[0]  # order[again + 1] is a next copy
     apart = count + window  # the copies' pairs are counted apart, after the turns'
     ends = np.concatenate((moving[turn + 1], order[again + 1] + apart))
     starts = np.concatenate((moving[turn], order[again] + apart))
     starts += window
     np.maximum(starts, ends, out=starts)
     size = 2 * apart
-    held = np.cumsum(np.bincount(ends, minlength=size) - np.bincount(starts, minlength=size))
+    held = (np.bincount(ends, minlength=size) - np.bincount(starts, minlength=size)).cumsum()
     turns = held[window - 1 : count]
     distinct = window - held[apart + window - 1 : apart + count]
     return (turns >= MIN_TURNS) & (distinct >= MIN_INTERVALS)
