@@ -64,6 +64,11 @@ class GuardedCall:
             raise value
         return value
 
+    @property
+    def pid(self) -> int | None:
+        """The child's process id (None until the first call starts one)."""
+        return self._child.pid if self._child is not None else None
+
     def close(self) -> None:
         """Stop the child (it also exits by itself when this process goes away)."""
         child, self._child = self._child, None

@@ -10,9 +10,11 @@ from mg.pipelines.guard import GuardedCall, GuardError, GuardStartError
 
 def test_a_call_returns_the_function_result_and_reuses_the_child():
     with GuardedCall("math:sqrt") as sqrt:
+        assert sqrt.pid is None  # no child before the first call
         assert sqrt(16.0) == 4.0
-        child = sqrt._child.pid
-        assert sqrt(9.0) == 3.0 and sqrt._child.pid == child
+        child = sqrt.pid
+        assert sqrt(9.0) == 3.0 and sqrt.pid == child
+    assert sqrt.pid is None  # closed
 
 
 def test_the_function_exceptions_come_back_typed():
