@@ -145,3 +145,49 @@ def test_the_runs_counted_at_once_are_the_runs_counted_one_by_one():
             if 0 < window <= len(intervals):
                 found = _informative(intervals, window)
                 assert np.array_equal(found, informative_by_rows(intervals, window))
+
+
+def phrases_as_first_written(notes: np.ndarray, window: int, winnow: int) -> tuple[str, ...]:
+    """`phrase_fingerprints` as first written: Counter's most common gap, a row per run for
+    its hash and for the winnow's minimum, np.unique, a format per hash."""
+    from collections import Counter
+
+    from mg.representation.fingerprint import _PLAIN, _informative, _mix, _powers
+
+    onsets, pitches = top_line(notes)
+    intervals = np.diff(pitches.astype(np.int64))
+    if len(intervals) < window:
+        return ()
+    gaps = np.diff(onsets)
+    unit = Counter(gaps.tolist()).most_common(1)[0][0]
+    rhythm = np.rint(gaps * 100 / unit).astype(np.int64)
+    words = _mix(((intervals + 256) << 32) | rhythm)
+    runs = np.lib.stride_tricks.sliding_window_view(words, window)
+    with np.errstate(over="ignore"):
+        hashes = _mix((runs * _powers(window)).sum(axis=1, dtype=np.uint64))
+    hashes[~_informative(intervals, window)] = _PLAIN
+    if len(hashes) > winnow:
+        hashes = np.lib.stride_tricks.sliding_window_view(hashes, winnow).min(axis=1)
+    else:
+        hashes = hashes.min(keepdims=True)
+    return tuple(f"{h:016x}" for h in np.unique(hashes).tolist() if h != _PLAIN)
+
+
+def test_the_phrases_are_the_ones_first_written_for_any_run_and_winnow():
+    cases = [oneills(i).notes for i in range(6)] + [shift_pitches(oneills(6).notes, -7)]
+    for notes in cases:
+        for part in (notes, notes[:200], notes[:60]):
+            for window, winnow in ((PHRASE_NOTES, WINNOW), (4, 1), (5, 3), (8, 6), (2, 40)):
+                expected = phrases_as_first_written(part, window, winnow)
+                assert phrase_fingerprints(part, window, winnow) == expected
+
+
+def test_the_most_common_gap_is_counters_first_seen_of_the_ties():
+    from collections import Counter
+
+    from mg.representation.fingerprint import _most_common
+
+    rng = np.random.default_rng(2)
+    for _ in range(500):
+        gaps = rng.integers(1, int(rng.integers(2, 9)), int(rng.integers(1, 30)))
+        assert _most_common(gaps) == Counter(gaps.tolist()).most_common(1)[0][0]
