@@ -19,7 +19,7 @@ from mg.representation import (
     context_matrix,
     position_codes,
 )
-from mg.representation.context import transposed_context
+from mg.representation.context import context_moves, pitch_span, transposed_context
 from mg.representation.grid import Grid
 from mg.representation.meter import Meter, grid_meter
 from mg.representation.segment import segment_starts
@@ -139,35 +139,44 @@ def stacked_columns(
     """The rows of every transposition in `shifts` as one set of columns, in (shift, segment)
     order: the `segment_columns` of each joined, the same values, but the context is computed
     once, on the piece as it is, and moved with the notes for the others
-    (`transposed_context`, which recomputes the pitches near the edges), each transposition's
-    notes and context are written straight into the stacked arrays (no array of its own, no
-    copy to join them), and the positions and meters, the same for all, are computed once."""
+    (`transposed_context`, which recomputes the pitches near the edges, where
+    `context_moves` says there are notes near them), each transposition's notes and context
+    are written straight into the stacked arrays (no array of its own, no copy to join them),
+    and the positions and meters, the same for all, are computed once."""
     if len(piece.notes) < grid.gamma or len(shifts) < 2:
         return join_columns(variant_columns(piece, shifts, grid, group))
     meter = grid_meter(piece.meter, grid)
     length, eps = grid.segment_steps, grid.steps_per_beat
     whole, starts = _padded(piece.notes, meter, grid)
-    context = context_matrix(whole, eps)
-    count = len(starts)
+    span = pitch_span(piece.notes)  # the padding is silence
+    context = context_matrix(whole, eps, span)
+    count, alpha = len(starts), whole.shape[1]
     exact = len(whole) == count * length and starts == list(range(0, len(whole), length))
     shape = (len(shifts) * count, length) + whole.shape[1:]
     notes, contexts = np.empty(shape, whole.dtype), np.empty(shape, CONTEXT_DTYPE)
-    if not exact:  # each transposition's padded piece, then its (overlapping) segments
-        shifted, moved = np.empty_like(whole), np.empty(whole.shape, CONTEXT_DTYPE)
+    shifted = moved = None  # a transposition's padded piece, when its segments overlap
     for index, shift in enumerate(shifts):
         rows = slice(index * count, (index + 1) * count)
+        moves = not shift or context_moves(span, shift, alpha)
         if exact:  # the segments of a transposition are its padded piece, row after row
-            shifted, moved = notes[rows].reshape(whole.shape), contexts[rows].reshape(whole.shape)
-        shift_pitches(whole, shift, shifted)
-        if shift:
+            shift_pitches(whole, shift, notes[rows].reshape(whole.shape))
+            into = contexts[rows].reshape(whole.shape)
+            if moves:
+                shift_pitches(context, shift, into)
+            else:
+                transposed_context(context, notes[rows].reshape(whole.shape), shift, eps, into)
+            continue
+        for row, start in enumerate(starts, start=index * count):  # each segment shifted
+            shift_pitches(whole[start : start + length], shift, notes[row])
+            if moves:
+                shift_pitches(context[start : start + length], shift, contexts[row])
+        if not moves:  # the context near the edges needs the steps before each segment
+            if shifted is None:
+                shifted, moved = np.empty_like(whole), np.empty(whole.shape, CONTEXT_DTYPE)
+            shift_pitches(whole, shift, shifted)
             transposed_context(context, shifted, shift, eps, moved)
-        else:
-            moved[...] = context
-        for row, start in enumerate(starts if not exact else (), start=index * count):
-            notes[row], contexts[row] = (
-                shifted[start : start + length],
-                moved[start : start + length],
-            )
+            for row, start in enumerate(starts, start=index * count):
+                contexts[row] = moved[start : start + length]
     first = _columns(
         piece, shifts[0], notes[:count], contexts[:count], tuple(starts), meter, grid, group
     )

@@ -57,7 +57,9 @@ def context_of_windows(windows: np.ndarray) -> np.ndarray:
     return _normalised(total, steps_per_beat, windows.dtype)
 
 
-def context_matrix(notes: np.ndarray, steps_per_beat: int) -> np.ndarray:
+def context_matrix(
+    notes: np.ndarray, steps_per_beat: int, span: tuple[int, int] | None = None
+) -> np.ndarray:
     """notes [steps, α, 3] -> context [steps, α, 3]; steps before the start count as silence.
 
     The same sums as `context_of_windows` at every step, computed over the whole piece at
@@ -65,10 +67,11 @@ def context_matrix(notes: np.ndarray, steps_per_beat: int) -> np.ndarray:
     ε+1 shifted adds of integers, instead of a float window copy per step. Unsigned or bool
     notes are summed only over the pitches they use, one pitch either side (`_band`): every
     other pitch's sums are 0, whose context is 0 (a tune uses a third of the 88 keys).
+    `span` is their `pitch_span`, when the caller has it already.
     """
     if notes.dtype.kind not in "ub":  # floats (a -0.0 sums to -0.0) and signed integers
         return _context_sums(notes, steps_per_beat, notes.dtype)
-    low, high = _band(notes)
+    low, high = _band(notes, span)
     if low == 0 and high == notes.shape[1]:
         return _context_sums(notes, steps_per_beat, notes.dtype)
     out = np.zeros(notes.shape, dtype=CONTEXT_DTYPE)
@@ -77,13 +80,23 @@ def context_matrix(notes: np.ndarray, steps_per_beat: int) -> np.ndarray:
     return out
 
 
-def _band(notes: np.ndarray) -> tuple[int, int]:
-    """[low, high): the pitches of [steps, α, 3] with a nonzero value, one more either side
-    (the pitch sum reaches one pitch out); (0, 0) when all are 0."""
+def pitch_span(notes: np.ndarray) -> tuple[int, int]:
+    """[first, last + 1) of the pitches of [steps, α, 3] with a nonzero value; (0, 0) when
+    all are 0."""
     used = np.flatnonzero(notes.max(axis=0).any(axis=-1)) if notes.size else ()
     if not len(used):
         return 0, 0
-    return max(int(used[0]) - 1, 0), min(int(used[-1]) + 2, notes.shape[1])
+    return int(used[0]), int(used[-1]) + 1
+
+
+def _band(notes: np.ndarray, span: tuple[int, int] | None = None) -> tuple[int, int]:
+    """[low, high): the pitches of [steps, α, 3] with a nonzero value (`span`, their
+    `pitch_span`), one more either side (the pitch sum reaches one pitch out); (0, 0) when
+    all are 0."""
+    first, end = pitch_span(notes) if span is None else span
+    if end <= first:
+        return 0, 0
+    return max(first - 1, 0), min(end + 1, notes.shape[1])
 
 
 def _context_sums(
@@ -93,21 +106,25 @@ def _context_sums(
     pitched = _pitch_sums(notes, steps_per_beat)
     total = (steps_per_beat + 1) * pitched  # the newest step
     steps = len(notes)
+    weighted = np.empty_like(pitched)  # one scratch array for every lag's weighted sums
     for lag in range(1, min(steps_per_beat + 1, steps)):  # step t-lag weighs ε+1-lag
-        total[lag:] += (steps_per_beat + 1 - lag) * pitched[: steps - lag]
+        part = weighted[: steps - lag]
+        np.multiply(pitched[: steps - lag], steps_per_beat + 1 - lag, out=part)
+        total[lag:] += part
     return _normalised(total, steps_per_beat, notes_dtype, out)
 
 
 def _pitch_sums(values: np.ndarray, steps_per_beat: int) -> np.ndarray:
     """[..., α, 3] -> p-1 + 2·p + p+1 along α (0 beyond the edges), exactly.
 
-    Integer inputs (uint8 notes) sum as integers: int16 while the largest possible kernel
-    sum fits, else int32. Other inputs sum as float32, whose sums of integers below 2**24 are
-    exact in any order, so integer-valued frames give the same context either way.
+    Integer inputs (uint8 notes) sum as integers: int16 while twice the largest possible
+    kernel sum fits (`_normalised` looks the velocity column's sums up past the others'), else
+    int32. Other inputs sum as float32, whose sums of integers below 2**24 are exact in any
+    order, so integer-valued frames give the same context either way.
     """
     if np.issubdtype(values.dtype, np.integer) or values.dtype == bool:
         top = 255 * _kernel_sum(steps_per_beat)  # uint8 at every weight
-        dtype = np.int16 if top <= np.iinfo(np.int16).max else np.int32
+        dtype = np.int16 if 2 * top + 1 <= np.iinfo(np.int16).max else np.int32
     else:
         dtype = np.float32
     cast = values.astype(dtype)
@@ -126,12 +143,15 @@ def _normalised(
     total: np.ndarray, steps_per_beat: int, notes_dtype: np.dtype, out: np.ndarray | None = None
 ) -> np.ndarray:
     """Exact kernel sums -> float16 context: each sum as float32 over its column's normaliser
-    (written into `out` when given).
+    (written into `out` when given). Integer sums are the caller's scratch: they are changed.
 
-    Integer sums go through a table of those quotients (float16 conversion is slow in numpy);
-    the sums of uint8 or bool notes (0 to 255 times the kernel's sum) through one table built
-    once per ε, with no pass over the sums to bound them. Every sum is within its table, so
-    the look-up skips numpy's bounds check (`mode="clip"`, which never clips here).
+    Integer sums go through a table of those quotients (float16 conversion is slow in numpy):
+    the pressed and articulated columns share a normaliser, so one table holds their
+    quotients and then the velocity column's, whose sums are moved past the others' first,
+    and one look-up over the contiguous sums does all three columns. The sums of uint8 or bool
+    notes (0 to 255 times the kernel's sum) go through one table built once per ε, with no
+    pass over the sums to bound them. Every sum is within its table, so the look-up skips
+    numpy's bounds check (`mode="clip"`, which never clips here).
     """
     if total.dtype.kind == "f":
         found = (total / context_normaliser(steps_per_beat)).astype(CONTEXT_DTYPE)
@@ -140,16 +160,18 @@ def _normalised(
         out[...] = found
         return out
     if notes_dtype in (np.uint8, np.bool_):  # the table covers every sum they can give
-        table = _quotients(steps_per_beat)
+        table, offset = _quotients(steps_per_beat)
     else:
         if total.size and int(total.min()) < 0:
             raise ValueError("notes must not be negative")
-        top = int(total.max()) + 1 if total.size else 1
-        table = _quotient_table(top, steps_per_beat)
+        offset = int(total.max()) + 1 if total.size else 1
+        table = _joined_table(_quotient_table(offset, steps_per_beat))
+        if 2 * offset > np.iinfo(total.dtype).max:  # no room for the velocity column's move
+            total = total.astype(np.int64)
     if out is None:
         out = np.empty(total.shape, dtype=CONTEXT_DTYPE)
-    for column in range(3):
-        np.take(table[:, column], total[..., column], out=out[..., column], mode="clip")
+    total[..., 2] += offset
+    np.take(table, total, out=out, mode="clip")
     return out
 
 
@@ -159,12 +181,21 @@ def _quotient_table(top: int, steps_per_beat: int) -> np.ndarray:
     return (np.arange(top, dtype=np.float32)[:, None] / normaliser).astype(CONTEXT_DTYPE)
 
 
+def _joined_table(table: np.ndarray) -> np.ndarray:
+    """[top, 3] quotients -> [2·top]: the pressed and articulated columns' (the same: one
+    normaliser), then the velocity column's."""
+    assert np.array_equal(table[:, 0].view(np.uint16), table[:, 1].view(np.uint16))
+    return np.concatenate([table[:, 0], table[:, 2]])
+
+
 @functools.cache
-def _quotients(steps_per_beat: int) -> np.ndarray:
-    """The table for every sum uint8 notes can give (read-only: it is shared)."""
-    table = _quotient_table(255 * _kernel_sum(steps_per_beat) + 1, steps_per_beat)
+def _quotients(steps_per_beat: int) -> tuple[np.ndarray, int]:
+    """The joined table for every sum uint8 notes can give, and where the velocity column's
+    quotients start in it (read-only: it is shared)."""
+    top = 255 * _kernel_sum(steps_per_beat) + 1
+    table = _joined_table(_quotient_table(top, steps_per_beat))
     table.flags.writeable = False
-    return table
+    return table, top
 
 
 def transposed_context(
@@ -179,7 +210,8 @@ def transposed_context(
     context moves with the notes, except within |shift|+1 pitches of either edge (notes that
     fell out of the range, the silence that came in), which `context_matrix` computes again
     from the shifted notes there. Bit for bit the same; a transposition costs a copy (into
-    `out`, of the context's shape, when given)."""
+    `out`, of the context's shape, when given). Where `context_moves` says so, moving it is
+    all there is to do."""
     from mg.representation.transpose import shift_pitches
 
     alpha = shifted.shape[1]
@@ -200,3 +232,14 @@ def transposed_context(
     out[:, :band] = edges[:, :band]
     out[:, alpha - band :] = edges[:, -band:]
     return out
+
+
+def context_moves(span: tuple[int, int], shift: int, alpha: int) -> bool:
+    """Whether the context of unsigned or bool notes whose `pitch_span` is `span`, shifted
+    `shift` pitches, is their context moved with them (`shift_pitches`), with no edge to
+    compute again (`transposed_context`): true when no note is within one pitch of either
+    edge of the α pitches, before the shift or after it; then none fell out, and every
+    pitch's sums are those of the pitch it came from (silence for the pitches that came in,
+    whose neighbours are silent too)."""
+    first, end = span
+    return end <= first or (min(first, first + shift) >= 1 and max(end, end + shift) <= alpha - 1)

@@ -149,6 +149,34 @@ def test_a_transposed_context_is_the_context_of_the_transposed_notes_bit_for_bit
             assert np.array_equal(moved.view(np.uint16), expected.view(np.uint16)), shift
 
 
+def test_where_no_note_is_near_an_edge_the_transposed_context_is_the_context_moved():
+    # context_moves: no note within one pitch of either edge, before the shift or after it;
+    # every span and shift it allows gives the context of the shifted notes, moved, bit for bit
+    from mg.representation.context import context_moves, pitch_span
+    from mg.representation.transpose import shift_pitches
+
+    rng = np.random.default_rng(29)
+    allowed = 0
+    for low, high in ((0, 0), (1, 2), (1, 87), (2, 86), (0, 5), (83, 88), (30, 60), (86, 87)):
+        notes = np.zeros((33, 88, 3), np.uint8)
+        notes[:, low:high] = random_notes(33, high - low, int(rng.integers(1e6)))
+        notes[5, low:high, 0] = 1  # the band's every pitch sounds at least once
+        span = pitch_span(notes)
+        assert span == ((low, high) if high > low else (0, 0))
+        context = context_matrix(notes, 4, span)
+        assert np.array_equal(context.view(np.uint16), context_matrix(notes, 4).view(np.uint16))
+        for shift in range(-90, 91):
+            moves = context_moves(span, shift, 88)
+            inside = high <= low or (min(low, low + shift) >= 1 and max(high, high + shift) <= 87)
+            assert moves == inside, (low, high, shift)
+            if moves:
+                allowed += 1
+                expected = context_matrix(shift_pitches(notes, shift), 4)
+                moved = shift_pitches(context, shift)
+                assert np.array_equal(moved.view(np.uint16), expected.view(np.uint16))
+    assert allowed > 100
+
+
 def test_the_context_over_the_pitches_used_equals_the_one_over_all_88():
     # context_matrix sums unsigned notes over their pitch band only; every band, at either edge,
     # none at all and all of them give the bits of the sums over every pitch
