@@ -189,6 +189,29 @@ def stacked_columns(
     return {name: columns[name] for name in first}
 
 
+def row_onsets(
+    notes: np.ndarray, starts: list[int], length: int, shifts: tuple[int, ...]
+) -> np.ndarray:
+    """The onsets by pitch (int64 [α]) of the rows `stacked_columns` cuts from a piece's
+    `notes` at `starts`, `length` steps each, for every transposition in `shifts`, summed from
+    the piece's articulated plane instead of the rows: each segment's once (segments that
+    overlap count the steps they share twice, as their rows do), then moved with each shift
+    (what leaves the range is not counted)."""
+    articulated, covered = notes[:, :, ARTICULATED], len(starts) * length
+    if list(starts) == list(range(0, covered, length)) and covered >= len(notes):
+        once = articulated.sum(axis=0, dtype=np.int64)  # the segments tile the piece
+    else:
+        once = np.zeros(notes.shape[1], np.int64)
+        for start in starts:
+            once += articulated[start : start + length].sum(axis=0, dtype=np.int64)
+    total, alpha = np.zeros_like(once), len(once)
+    for shift in shifts:  # pitch p's onsets go to p + shift, where that is in range
+        if abs(shift) < alpha:
+            low, high = max(shift, 0), alpha + min(shift, 0)
+            total[low:high] += once[low - shift : high - shift]
+    return total
+
+
 def join_columns(variants: list[dict[str, np.ndarray | list]]) -> dict[str, np.ndarray | list]:
     """The columns of several transpositions as one set, in their order (one: as it is)."""
     if len(variants) == 1:

@@ -32,7 +32,7 @@ from mg.pipelines.plan import bytes_text, refs_of, text_bytes
 from mg.pipelines.progress import ProgressFile
 from mg.pipelines.records import PieceRef, Rejected
 from mg.pipelines.spill import SpillReader, TableSpill, read_table
-from mg.pipelines.tensors import stacked_columns
+from mg.pipelines.tensors import row_onsets, stacked_columns
 from mg.representation import ARTICULATED
 from mg.representation.grid import Grid
 
@@ -71,8 +71,7 @@ class _WriteShardFn(beam.DoFn):
         ):
             buffer: list[pa.RecordBatch] = []
             for ref in refs:
-                batch = piece_batch(self.reader, ref, self.grid, self.schema)
-                histogram += _onsets_by_pitch(batch)
+                batch = piece_batch(self.reader, ref, self.grid, self.schema, histogram)
                 buffer.append(batch)
                 if sum(b.num_rows for b in buffer) >= ROW_GROUP_ROWS:
                     writer.write_table(pa.Table.from_batches(buffer, self.schema))
@@ -100,20 +99,28 @@ class _WriteShardFn(beam.DoFn):
         self.progress.flush()
 
 
-def piece_batch(reader, ref: PieceRef, grid: Grid, schema: pa.Schema) -> pa.RecordBatch:
+def piece_batch(
+    reader, ref: PieceRef, grid: Grid, schema: pa.Schema, onsets: np.ndarray | None = None
+) -> pa.RecordBatch:
     """The rows of one piece, read back from where it is parked, ordered by (transpose,
     segment), as one record batch (a Parquet page per piece and column, as the rows' spill
-    wrote them: a batch per transposition makes the file 12% larger)."""
+    wrote them: a batch per transposition makes the file 12% larger). The onsets of its rows
+    by pitch are added to `onsets` when given (`tensors.row_onsets`, what `_onsets_by_pitch`
+    of the batch counts, from the piece's notes: a seventh of the work at ±3)."""
     parked = reader.batch(ref.spill, ref.batch)
     piece = pickle.loads(parked.column(0)[0].as_py())
     columns = stacked_columns(piece, ref.shifts, grid, ref.group)  # (transpose, segment) order
     batch = columns_batch(columns, schema)
     if batch.num_rows != ref.rows:  # the plan and the rows built disagree: a bug
         raise RuntimeError(f"{ref.source}: {ref.rows} rows counted, {batch.num_rows} built")
+    if onsets is not None:
+        starts = columns["start"][: batch.num_rows // len(ref.shifts)]
+        onsets += row_onsets(piece.notes, starts, grid.segment_steps, ref.shifts)
     return batch
 
 
 def _onsets_by_pitch(batch: pa.RecordBatch) -> np.ndarray:
+    """The onsets by pitch of a batch's rows, read from its notes column."""
     notes = table_arrays(batch, ("notes",))["notes"]
     return notes[..., ARTICULATED].sum(axis=(0, 1), dtype=np.int64)
 

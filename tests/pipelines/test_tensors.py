@@ -112,6 +112,7 @@ def test_the_stacked_transpositions_are_the_transpositions_joined():
     from mg.data.corpus import music21_corpus_dir
     from mg.pipelines.tensors import (
         join_columns,
+        row_onsets,
         segment_columns,
         stacked_columns,
         variant_columns,
@@ -140,6 +141,11 @@ def test_the_stacked_transpositions_are_the_transpositions_joined():
             )
             assert list(map(len, variant_columns(piece, shifts, grid, "g"))) == [12] * len(shifts)
             assert list(found) == list(expected)
+            # the onsets counted from the piece are those of the rows
+            count = len(found["start"]) // len(shifts)
+            onsets = row_onsets(piece.notes, found["start"][:count], grid.segment_steps, shifts)
+            rows = found["notes"][..., ARTICULATED].sum(axis=(0, 1), dtype=np.int64)
+            assert np.array_equal(onsets, rows), shifts
             for name, values in found.items():
                 if isinstance(values, np.ndarray):
                     assert values.dtype == expected[name].dtype
