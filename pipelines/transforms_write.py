@@ -44,6 +44,11 @@ PARQUET_OPTIONS = {
     "use_dictionary": [c for c in META_COLUMNS if c not in ("tune", "segment", "transpose")],
     "write_statistics": [c for c in META_COLUMNS if c != "abc"],
     "write_page_checksum": True,  # a flipped bit fails its page's CRC on read, naming the shard
+    # Version 2 data pages compress the values alone: version 1 first copies each page's
+    # values behind its (here empty) levels, a copy of every tensor byte. Writes 17% faster
+    # at ±3 (2.70 -> 2.24 ms a Nottingham tune), 7% at 0:0 (0.375 -> 0.348); the same tables,
+    # the same read time, files 0.02-0.06% larger.
+    "data_page_version": "2.0",
 }
 
 
