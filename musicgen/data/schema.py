@@ -116,17 +116,38 @@ def columns_batch(columns: dict[str, np.ndarray | list], schema: pa.Schema) -> p
     v3 `schema`; the tensor bytes are not copied when C-contiguous. Ingest's writer builds its
     batches with this, `segments_table` too."""
     arrays = [
-        tensor_array(np.asarray(columns[f.name]), f)
-        if f.name in TENSOR_COLUMNS
-        else pa.array(columns[f.name], type=f.type)
-        for f in schema
+        pa.array(columns[name], type=field.type)
+        if layout is None
+        else tensor_array(np.asarray(columns[name]), field, layout)
+        for name, field, layout in _schema_fields(schema)
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def tensor_array(values: np.ndarray, field: pa.Field) -> pa.Array:
-    """[rows, *shape] -> one fixed_size_binary value per row (the bytes, no copy when C order)."""
-    dtype, shape = field_tensor(field)
+_SCHEMA_FIELDS: dict[int, tuple[pa.Schema, list]] = {}
+
+
+def _schema_fields(schema: pa.Schema) -> list[tuple[str, pa.Field, tuple | None]]:
+    """(name, field, the tensor's dtype and shape or None) of each field of `schema`, read
+    once per schema object (a writer passes the same one with every batch: its metadata's JSON
+    is not parsed again each time)."""
+    found = _SCHEMA_FIELDS.get(id(schema))
+    if found is None or found[0] is not schema:  # the schema is held: its id is not reused
+        if len(_SCHEMA_FIELDS) >= 64:
+            _SCHEMA_FIELDS.clear()
+        fields = [
+            (f.name, f, field_tensor(f) if f.name in TENSOR_COLUMNS else None) for f in schema
+        ]
+        found = _SCHEMA_FIELDS[id(schema)] = (schema, fields)
+    return found[1]
+
+
+def tensor_array(
+    values: np.ndarray, field: pa.Field, layout: tuple[np.dtype, tuple[int, ...]] | None = None
+) -> pa.Array:
+    """[rows, *shape] -> one fixed_size_binary value per row (the bytes, no copy when C order).
+    `layout` is the field's `field_tensor`, when the caller has it."""
+    dtype, shape = field_tensor(field) if layout is None else layout
     if values.dtype != dtype or values.shape[1:] != shape:
         raise ValueError(
             f"{field.name}: {values.dtype} {values.shape[1:]}, expected {dtype} {shape}"
