@@ -7,6 +7,7 @@ plain loop (the benchmark's baseline does).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 
 import numpy as np
@@ -225,11 +226,8 @@ def join_columns(variants: list[dict[str, np.ndarray | list]]) -> dict[str, np.n
 
 
 def _columns(piece, shift, segments, context, starts, meter, grid, group):
-    steps, count = grid.segment_steps, len(starts)
-    if count:
-        position = cut(position_codes(meter, grid, starts[-1] + steps), starts, steps)
-    else:
-        position = np.zeros((0, steps, 3), np.int16)
+    count = len(starts)
+    position, meters = _segment_layout(meter, grid, tuple(starts))
     return {
         "notes": segments,
         "context": context,
@@ -240,10 +238,26 @@ def _columns(piece, shift, segments, context, starts, meter, grid, group):
         "tune": [piece.tune] * count,
         "segment": list(range(count)),
         "start": list(starts),
-        "meter": [_meter_at(meter, start) for start in starts],
+        "meter": list(meters),
         "transpose": [shift] * count,
         "abc": [piece.abc] * count,
     }
+
+
+@functools.lru_cache(maxsize=512)
+def _segment_layout(
+    meter: Meter, grid: Grid, starts: tuple[int, ...]
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The positions [len(starts), T, 3] (read-only) and the meter at each start of the
+    segments of a piece in `meter` that start at `starts`: computed once for the many pieces
+    that share them (most are in one meter from step 0 and differ only in length)."""
+    steps = grid.segment_steps
+    if starts:
+        position = cut(position_codes(meter, grid, starts[-1] + steps), starts, steps)
+    else:
+        position = np.zeros((0, steps, 3), np.int16)
+    position.flags.writeable = False
+    return position, tuple(_meter_at(meter, start) for start in starts)
 
 
 def segment_rows(
