@@ -99,37 +99,39 @@ def notes_from_spans(
     """Fill the note matrix from half-open step spans [start, end) of pitch indices 0..α-1.
 
     A pressed step takes the velocity of the latest onset of its pitch at or before it (the
-    loudest, when several notes start together). Overlapping spans of one pitch are merged
-    first, so the work and memory are bounded by the pressed cells (≤ steps × α), never by the
-    sum of the note lengths, and the untouched rest of the steps × α plane costs nothing.
+    loudest, when several notes start together). The spans are read as onsets, each holding its
+    pitch from its step to the next onset of the pitch or to the end of the spans that reach
+    it, whichever comes first; so the work and memory are bounded by the pressed cells (≤ steps
+    × α), never by the sum of the note lengths, and the untouched rest of the steps × α plane
+    costs nothing. The cells are written by their flat index in the matrix, each onset's run
+    of cells one row (3·α) apart.
     """
     row = steps + 1  # keys pitch * row + step never cross from one pitch into the next
-    order = np.lexsort((velocity, start, pitch))
-    key_start = (pitch * row + start)[order]
-    key_end = (pitch * row + end)[order]
+    key = pitch * row + start
+    order = key.argsort()  # the order of equal keys does not matter: their loudest is taken
+    key_start = key[order]
+    reach = np.maximum.accumulate((key - start + end)[order])  # the furthest end so far
     velocity = velocity[order]
-    cell_key = _pressed_cells(key_start, key_end)
     last_of_key = _flag_edges(key_start[1:] != key_start[:-1], at_end=True)
-    onset_key, onset_velocity = key_start[last_of_key], velocity[last_of_key]
-    latest = np.searchsorted(onset_key, cell_key, side="right") - 1
-    cell_pitch, cell_step = np.divmod(cell_key, row)
+    if last_of_key.all():  # no two notes start together on one pitch: most files
+        onset_key, onset_velocity, until = key_start, velocity, reach
+    else:
+        first_of_key = np.flatnonzero(_flag_edges(last_of_key[:-1], at_end=False))
+        onset_key, until = key_start[last_of_key], reach[last_of_key]
+        onset_velocity = np.maximum.reduceat(velocity, first_of_key)
+    np.minimum(until[:-1], onset_key[1:], out=until[:-1])  # held until the next onset
+    lengths = until - onset_key
+    width = 3 * alpha  # one step of the matrix, flat
     onset_pitch, onset_step = np.divmod(onset_key, row)
+    onset_at = onset_step * width + 3 * onset_pitch
+    cell_at = np.repeat(onset_at - (lengths.cumsum() - lengths) * width, lengths)
+    cell_at += np.arange(0, len(cell_at) * width, width)
     notes = np.zeros((steps, alpha, 3), dtype=np.uint8)
-    notes[cell_step, cell_pitch, PRESSED] = 1
-    notes[cell_step, cell_pitch, VELOCITY] = onset_velocity[latest]
-    notes[onset_step, onset_pitch, ARTICULATED] = onset_velocity > 0
+    flat = notes.reshape(-1)
+    flat[PRESSED:][cell_at] = 1
+    flat[VELOCITY:][cell_at] = np.repeat(onset_velocity.astype(np.uint8), lengths)
+    flat[ARTICULATED:][onset_at] = onset_velocity > 0
     return notes
-
-
-def _pressed_cells(key_start: np.ndarray, key_end: np.ndarray) -> np.ndarray:
-    """Sorted keys of every cell covered by the spans [key_start, key_end), sorted by start."""
-    reach = np.maximum.accumulate(key_end)
-    new_run = _flag_edges(key_start[1:] > reach[:-1], at_end=False)
-    run_start = key_start[new_run]
-    run_end = reach[_flag_edges(new_run[1:], at_end=True)]
-    lengths = run_end - run_start
-    first_cell = np.cumsum(lengths) - lengths
-    return np.repeat(run_start - first_cell, lengths) + np.arange(int(lengths.sum()))
 
 
 def _flag_edges(flags: np.ndarray, at_end: bool) -> np.ndarray:
