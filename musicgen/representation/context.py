@@ -103,7 +103,7 @@ def _context_sums(
     notes: np.ndarray, steps_per_beat: int, notes_dtype: np.dtype, out: np.ndarray | None = None
 ) -> np.ndarray:
     """`context_matrix` of every pitch of `notes` (0 beyond its pitch edges), into `out`."""
-    pitched = _pitch_sums(notes, steps_per_beat)
+    pitched, pitches = _framed_pitch_sums(notes, steps_per_beat)
     total = (steps_per_beat + 1) * pitched  # the newest step
     steps = len(notes)
     weighted = np.empty_like(pitched)  # one scratch array for every lag's weighted sums
@@ -111,7 +111,7 @@ def _context_sums(
         part = weighted[: steps - lag]
         np.multiply(pitched[: steps - lag], steps_per_beat + 1 - lag, out=part)
         total[lag:] += part
-    return _normalised(total, steps_per_beat, notes_dtype, out)
+    return _normalised(total[:, pitches], steps_per_beat, notes_dtype, out)
 
 
 def _pitch_sums(values: np.ndarray, steps_per_beat: int) -> np.ndarray:
@@ -122,16 +122,33 @@ def _pitch_sums(values: np.ndarray, steps_per_beat: int) -> np.ndarray:
     int32. Other inputs sum as float32, whose sums of integers below 2**24 are exact in any
     order, so integer-valued frames give the same context either way.
     """
+    sums, pitches = _framed_pitch_sums(values, steps_per_beat)
+    return sums[..., pitches, :]
+
+
+def _framed_pitch_sums(values: np.ndarray, steps_per_beat: int) -> tuple[np.ndarray, slice]:
+    """`_pitch_sums`, and the pitches of the array that are the values': integer sums come
+    with a pitch beyond either edge (whose sums are not kept), so that each neighbour is one
+    add over the flat array (a pitch's neighbours are a row of columns away, and a frame's
+    last pitch and the next one's first meet only silence): 2-3x faster than frame by
+    frame. Float sums add in place, as they come (a -0.0 must stay one)."""
     if np.issubdtype(values.dtype, np.integer) or values.dtype == bool:
         top = 255 * _kernel_sum(steps_per_beat)  # uint8 at every weight
         dtype = np.int16 if 2 * top + 1 <= np.iinfo(np.int16).max else np.int32
     else:
-        dtype = np.float32
-    cast = values.astype(dtype)
+        cast = values.astype(np.float32)
+        out = cast + cast
+        out[..., 1:, :] += cast[..., :-1, :]
+        out[..., :-1, :] += cast[..., 1:, :]
+        return out, slice(None)
+    alpha, width = values.shape[-2:]
+    cast = np.zeros(values.shape[:-2] + (alpha + 2, width), dtype)
+    cast[..., 1:-1, :] = values
     out = cast + cast
-    out[..., 1:, :] += cast[..., :-1, :]
-    out[..., :-1, :] += cast[..., 1:, :]
-    return out
+    flat, cast_flat = out.reshape(-1), cast.reshape(-1)
+    flat[width:] += cast_flat[:-width]
+    flat[:-width] += cast_flat[width:]
+    return out, slice(1, alpha + 1)
 
 
 @functools.cache
