@@ -28,12 +28,19 @@ def segment_starts(steps: int, meter: Meter | None, grid: Grid) -> tuple[list[in
     """Start steps of the segments of a piece of `steps` steps, and 1 if a short tail was dropped."""
     length, eps = grid.segment_steps, grid.steps_per_beat
     meter = grid_meter(meter, grid)
-    lines = meter.bar_lines(steps + length, eps)
     starts = [0]
-    while starts[-1] + length < steps:
-        end = starts[-1] + length
-        inside = lines[(lines > starts[-1]) & (lines <= end)]
-        starts.append(int(inside[-1]) if len(inside) else end)
+    if len(meter.changes) == 1:  # one meter: its bar lines are the multiples of its bar
+        bar = meter.first.bar_steps(eps)
+        while starts[-1] + length < steps:
+            end = starts[-1] + length
+            line = end // bar * bar  # the last bar line inside the segment, if after its start
+            starts.append(line if line > starts[-1] else end)
+    else:
+        lines = meter.bar_lines(steps + length, eps)
+        while starts[-1] + length < steps:
+            end = starts[-1] + length
+            inside = lines[(lines > starts[-1]) & (lines <= end)]
+            starts.append(int(inside[-1]) if len(inside) else end)
     if len(starts) > 1:
         previous_end = starts[-2] + length
         bar = _bar_at(meter, starts[-1], eps)

@@ -56,3 +56,24 @@ def test_a_change_of_meter_starts_a_bar():
     lines = meter.bar_lines(40, GRID.steps_per_beat)
     assert lines.tolist() == [0, 6, 12, 18, 26, 34]
     assert segment_starts(40, meter, GRID)[0] == [0, 12, 26]
+
+
+def test_one_meter_starts_each_segment_on_the_last_of_its_bar_lines_inside():
+    # a single meter's starts are worked out from its bar (no list of bar lines): the same as
+    # the last of the bar lines inside each segment, or the segment's end when none is
+    def from_lines(steps: int, meter: Meter, grid: Grid) -> list[int]:
+        length, lines = grid.segment_steps, meter.bar_lines(steps + grid.segment_steps, 2)
+        starts = [0]
+        while starts[-1] + length < steps:
+            end = starts[-1] + length
+            inside = lines[(lines > starts[-1]) & (lines <= end)]
+            starts.append(int(inside[-1]) if len(inside) else end)
+        return starts
+
+    for numerator in range(1, 17):
+        for denominator in (1, 2, 4, 8, 16):
+            meter = Meter.constant(TimeSignature(numerator, denominator))
+            for steps in range(0, 90):
+                starts, dropped = segment_starts(steps, meter, GRID)
+                expected = from_lines(steps, meter, GRID)
+                assert starts == expected[: len(starts)] and len(expected) - len(starts) == dropped
