@@ -194,3 +194,31 @@ def test_a_fermata_on_an_invisible_rest_is_a_sign_not_an_eighth_of_silence():
     onsets = onset_steps(piece.notes)
     assert [s for s in onsets if s % 8 == 0] == [8, 16, 24, 32, 40, 48, 56, 64]  # D A c F, twice
     assert piece.bars(GRID.steps_per_beat) == 8
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        [],
+        [(0, 3, 4)],
+        [(0, 3, 4), (0, 3, 4)],
+        [(0, 3, 4), (0, 6, 8)],  # two at one step: the last wins
+        [(96, 3, 4), (97, 2, 4)],  # both round to one step after 0: extended back to 0
+        [(0, 0, 4), (0, 3, 0)],  # broken only: 4/4
+        [(0, 3, 4), (0, 0, 4)],
+        [(0, 3, 4), (960, 2, 4), (960, 2, 4), (1440, 3, 4)],
+        [(1440, 3, 4), (0, 2, 4)],  # out of order
+        [(0, 3.0, 4), (480, np.int64(3), np.uint8(4))],
+    ],
+)
+def test_meter_from_ticks_is_the_meter_of_its_changes_by_step(events):
+    # meter_from_ticks takes shortcuts (a signature made once for its numbers, one change
+    # without Meter.from_steps); the meter is from_steps' of the valid events, by step
+    from mg.representation.meter import meter_from_ticks
+
+    changes = [
+        (round(tick / 120), TimeSignature(int(n), int(d))) for tick, n, d in events if n and d
+    ]
+    meter = meter_from_ticks(events, 120.0, 4)
+    assert meter == Meter.from_steps(changes, 4)
+    assert meter.to_json() == Meter.from_steps(changes, 4).to_json()
