@@ -149,3 +149,14 @@ def test_notes_read_from_symusics_pickled_bytes_equal_its_arrays(smf, monkeypatc
     assert events.start.tolist() == np.concatenate([f["time"] for f in fields]).tolist()
     assert events.pitch.tolist() == [60, 62, 21, 108]
     assert events.velocity.tolist() == [1, 127, 64, 90] and events.drum_notes == 1
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["a/b.tar.mid", "song.MID", ".mid", "a/..mid", "x..mid", "a/b.mid/", "a/b.mid/.", "dir//x.mid"],
+)
+def test_the_title_is_the_sources_stem(smf, grid, source):
+    from pathlib import Path
+
+    data = smf.header(0, 1, DIVISION) + smf.melody([60, 62], 96)
+    assert read_bytes(data, source, grid).pieces[0].title == Path(source).stem
