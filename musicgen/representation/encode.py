@@ -108,7 +108,13 @@ def notes_from_spans(
     """
     row = steps + 1  # keys pitch * row + step never cross from one pitch into the next
     key = pitch * row + start
-    order = key.argsort()  # the order of equal keys does not matter: their loudest is taken
+    # the order of equal keys does not matter (their loudest is taken), so the keys may go
+    # through numpy's radix sort where they fit 16 bits (α = 88: pieces of up to 743 steps),
+    # in about half the time of argsort's
+    if alpha * row <= 1 << 16:
+        order = key.astype(np.uint16).argsort(kind="stable")
+    else:
+        order = key.argsort()
     key_start = key[order]
     reach = np.maximum.accumulate((key - start + end)[order])  # the furthest end so far
     velocity = velocity[order]
@@ -124,12 +130,12 @@ def notes_from_spans(
     width = 3 * alpha  # one step of the matrix, flat
     onset_pitch, onset_step = np.divmod(onset_key, row)
     onset_at = onset_step * width + 3 * onset_pitch
-    cell_at = np.repeat(onset_at - (lengths.cumsum() - lengths) * width, lengths)
+    cell_at = (onset_at - (lengths.cumsum() - lengths) * width).repeat(lengths)
     cell_at += np.arange(0, len(cell_at) * width, width)
     notes = np.zeros((steps, alpha, 3), dtype=np.uint8)
     flat = notes.reshape(-1)
     flat[PRESSED:][cell_at] = 1
-    flat[VELOCITY:][cell_at] = np.repeat(onset_velocity.astype(np.uint8), lengths)
+    flat[VELOCITY:][cell_at] = onset_velocity.astype(np.uint8).repeat(lengths)
     flat[ARTICULATED:][onset_at] = onset_velocity > 0
     return notes
 

@@ -55,3 +55,14 @@ def test_a_short_note_inside_a_long_one_gives_the_rest_of_it_its_velocity():
     assert notes[:, 1, VELOCITY].tolist() == [50, 50] + [90] * 8 + [0, 0]
     assert notes[:, 1, ARTICULATED].tolist() == [1, 0, 1] + [0] * 9
     assert notes[:, 0].tolist()[5] == [1, 1, 30] and notes[:, 0].sum() == 32
+
+
+@pytest.mark.parametrize("steps", [743, 744, 2000])  # keys of 16 bits and more (α = 88)
+def test_long_pieces_follow_the_rule_too(steps):
+    rng = np.random.default_rng(steps)
+    count = 3 * steps
+    start = rng.integers(0, steps, count)
+    end = np.minimum(start + rng.integers(1, 30, count), steps)
+    pitch, velocity = rng.integers(0, 88, count), rng.integers(0, 128, count)
+    notes = notes_from_spans(start, end, pitch, velocity, steps, 88)
+    np.testing.assert_array_equal(notes, by_the_rule(start, end, pitch, velocity, steps, 88))
