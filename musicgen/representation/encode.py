@@ -37,10 +37,12 @@ def encode_events(events: NoteEvents, grid: Grid, path: str) -> tuple[np.ndarray
     stats.dropped["drum_notes"] = events.drum_notes
     start, end = _quantise(events, grid, path)
     pitch, velocity = events.pitch - grid.low, events.velocity
-    in_range = (pitch >= 0) & (pitch < grid.alpha)
-    outside = len(in_range) - int(np.count_nonzero(in_range))
+    outside = 0
+    if len(pitch) and (pitch.min() < 0 or pitch.max() >= grid.alpha):  # most files: none
+        in_range = (pitch >= 0) & (pitch < grid.alpha)
+        outside = len(in_range) - int(np.count_nonzero(in_range))
     stats.dropped["pitches_out_of_range"] = outside
-    if outside:  # most files have none: skip four copies
+    if outside:  # skip four copies where none is
         start, end, pitch, velocity = (
             start[in_range],
             end[in_range],
@@ -118,11 +120,12 @@ def notes_from_spans(
     key_start = key[order]
     reach = np.maximum.accumulate((key - start + end)[order])  # the furthest end so far
     velocity = velocity[order]
-    last_of_key = _flag_edges(key_start[1:] != key_start[:-1], at_end=True)
-    if last_of_key.all():  # no two notes start together on one pitch: most files
+    new_key = key_start[1:] != key_start[:-1]
+    if new_key.all():  # no two notes start together on one pitch: most files
         onset_key, onset_velocity, until = key_start, velocity, reach
     else:
-        first_of_key = np.flatnonzero(_flag_edges(last_of_key[:-1], at_end=False))
+        last_of_key = _flag_edges(new_key, at_end=True)
+        first_of_key = np.flatnonzero(_flag_edges(new_key, at_end=False))
         onset_key, until = key_start[last_of_key], reach[last_of_key]
         onset_velocity = np.maximum.reduceat(velocity, first_of_key)
     np.minimum(until[:-1], onset_key[1:], out=until[:-1])  # held until the next onset
