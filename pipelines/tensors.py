@@ -79,7 +79,7 @@ def segment_arrays(
         empty = np.zeros((0, length) + notes.shape[1:], notes.dtype)
         return empty, empty.astype(CONTEXT_DTYPE), ()
     whole, starts = _padded(notes, meter, grid)
-    context = context_matrix(whole, grid.steps_per_beat)
+    context = context_matrix(whole, grid.steps_per_beat, silent_from=len(notes))
     return cut(whole, starts, length), cut(context, starts, length), tuple(starts)
 
 
@@ -150,7 +150,7 @@ def stacked_columns(
     length, eps = grid.segment_steps, grid.steps_per_beat
     whole, starts = _padded(piece.notes, meter, grid)
     span = pitch_span(piece.notes)  # the padding is silence
-    context = context_matrix(whole, eps, span)
+    context = context_matrix(whole, eps, span, silent_from=len(piece.notes))
     count, alpha = len(starts), whole.shape[1]
     exact = len(whole) == count * length and starts == list(range(0, len(whole), length))
     shape = (len(shifts) * count, length) + whole.shape[1:]

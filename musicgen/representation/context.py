@@ -58,7 +58,10 @@ def context_of_windows(windows: np.ndarray) -> np.ndarray:
 
 
 def context_matrix(
-    notes: np.ndarray, steps_per_beat: int, span: tuple[int, int] | None = None
+    notes: np.ndarray,
+    steps_per_beat: int,
+    span: tuple[int, int] | None = None,
+    silent_from: int | None = None,
 ) -> np.ndarray:
     """notes [steps, α, 3] -> context [steps, α, 3]; steps before the start count as silence.
 
@@ -67,16 +70,21 @@ def context_matrix(
     ε+1 shifted adds of integers, instead of a float window copy per step. Unsigned or bool
     notes are summed only over the pitches they use, one pitch either side (`_band`): every
     other pitch's sums are 0, whose context is 0 (a tune uses a third of the 88 keys).
-    `span` is their `pitch_span`, when the caller has it already.
+    `span` is their `pitch_span`, when the caller has it already; `silent_from`, a step from
+    which on the caller knows them silent (a piece padded to its last segment): every window
+    from ε steps after it on is silent, whose context is 0, and is not summed.
     """
     if notes.dtype.kind not in "ub":  # floats (a -0.0 sums to -0.0) and signed integers
         return _context_sums(notes, steps_per_beat, notes.dtype)
     low, high = _band(notes, span)
-    if low == 0 and high == notes.shape[1]:
+    summed = len(notes)
+    if silent_from is not None:
+        summed = min(summed, max(silent_from, 0) + steps_per_beat)
+    if low == 0 and high == notes.shape[1] and summed == len(notes):
         return _context_sums(notes, steps_per_beat, notes.dtype)
     out = np.zeros(notes.shape, dtype=CONTEXT_DTYPE)
-    if high > low:
-        _context_sums(notes[:, low:high], steps_per_beat, notes.dtype, out[:, low:high])
+    if high > low and summed:
+        _context_sums(notes[:summed, low:high], steps_per_beat, notes.dtype, out[:summed, low:high])
     return out
 
 

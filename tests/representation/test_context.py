@@ -177,6 +177,18 @@ def test_where_no_note_is_near_an_edge_the_transposed_context_is_the_context_mov
     assert allowed > 100
 
 
+def test_the_context_of_notes_silent_from_a_step_on_sums_only_up_to_eps_steps_after_it():
+    # a piece padded with silence: its context from ε steps after the music on is 0 anyway
+    rng = np.random.default_rng(31)
+    for steps, music in ((40, 30), (40, 37), (40, 40), (40, 0), (40, 55), (3, 1), (0, 0)):
+        notes = np.zeros((steps, 88, 3), np.uint8)
+        notes[:music] = random_notes(steps, 88, int(rng.integers(1e6)))[:music]
+        for eps in (1, 4):
+            expected = context_matrix(notes, eps)
+            found = context_matrix(notes, eps, silent_from=music)
+            assert np.array_equal(found.view(np.uint16), expected.view(np.uint16)), (music, eps)
+
+
 def test_the_context_over_the_pitches_used_equals_the_one_over_all_88():
     # context_matrix sums unsigned notes over their pitch band only; every band, at either edge,
     # none at all and all of them give the bits of the sums over every pitch
