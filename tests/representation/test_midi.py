@@ -124,43 +124,6 @@ def test_a_piece_whose_notes_all_start_beyond_the_cap_is_too_long(smf):
     assert caught.value.reason == Reason.TOO_LONG and caught.value.path == "late.mid"
 
 
-def test_notes_read_from_symusics_pickled_bytes_equal_its_arrays(smf, monkeypatch):
-    # the notes and time signatures are read from the bytes symusic pickles them as
-    # (midi._note_bytes, midi._time_signatures); the pinned symusic lays them out as
-    # midi._NOTE_RECORD and _SIGNATURE_RECORD, and where one does not, its arrays and items
-    # give the same
-    import symusic
-
-    from mg.representation import midi
-
-    assert midi._state_is_records()
-    first = smf.track(
-        [(0, [0xFF, 0x58, 4, 3, 2, 24, 8]), (0, [0x90, 60, 1]), (7, [62, 127]), (0, [60, 0])]
-        + [(70_000, [62, 0]), (0, [0xFF, 0x58, 4, 6, 3, 36, 8]), (0, [0xFF, 0x58, 4, 0, 2, 0, 8])]
-    )
-    second = smf.track(
-        [(5, [0x91, 21, 64]), (3, [0x81, 21, 0]), (0, [0x91, 108, 90]), (9, [108, 0])]
-    )
-    drums = smf.track([(0, [0x99, 36, 100]), (24, [36, 0])])
-    data = smf.header(1, 3, DIVISION) + first + second + drums
-    events = midi.parse_midi(data, "x.mid")
-    monkeypatch.setattr(midi, "_state_is_records", lambda: False)
-    again = midi.parse_midi(data, "x.mid")
-    for name in ("start", "end", "pitch", "velocity"):
-        np.testing.assert_array_equal(getattr(events, name), getattr(again, name))
-        assert getattr(events, name).dtype == getattr(again, name).dtype == np.int64
-    assert (
-        events.time_signatures
-        == again.time_signatures
-        == ((0, 3, 4), (70_007, 6, 8), (70_007, 0, 4))
-    )
-    score = symusic.Score.from_midi(data)
-    fields = [track.notes.numpy() for track in score.tracks if not track.is_drum]
-    assert events.start.tolist() == np.concatenate([f["time"] for f in fields]).tolist()
-    assert events.pitch.tolist() == [60, 62, 21, 108]
-    assert events.velocity.tolist() == [1, 127, 64, 90] and events.drum_notes == 1
-
-
 @pytest.mark.parametrize(
     "source",
     ["a/b.tar.mid", "song.MID", ".mid", "a/..mid", "x..mid", "a/b.mid/", "a/b.mid/.", "dir//x.mid"],
