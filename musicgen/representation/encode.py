@@ -108,6 +108,10 @@ def notes_from_spans(
     costs nothing. The cells are written by their flat index in the matrix, each onset's run
     of cells one row (3·α) apart.
     """
+    if len(pitch) and (
+        pitch.min() < 0 or pitch.max() >= alpha or start.min() < 0 or end.max() > steps
+    ):  # the cells are written by flat index: outside the matrix one would land in another
+        raise ValueError(f"spans outside the {steps} x {alpha} matrix")
     row = steps + 1  # keys pitch * row + step never cross from one pitch into the next
     key = pitch * row + start
     # the order of equal keys does not matter (their loudest is taken), so the keys may go

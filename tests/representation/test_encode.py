@@ -66,3 +66,13 @@ def test_long_pieces_follow_the_rule_too(steps):
     pitch, velocity = rng.integers(0, 88, count), rng.integers(0, 128, count)
     notes = notes_from_spans(start, end, pitch, velocity, steps, 88)
     np.testing.assert_array_equal(notes, by_the_rule(start, end, pitch, velocity, steps, 88))
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "pitch"),
+    [([0], [3], [2]), ([0], [3], [-1]), ([-1], [2], [0]), ([1], [5], [0])],  # 2 pitches, 4 steps
+)
+def test_spans_outside_the_matrix_are_refused_not_written_elsewhere(start, end, pitch):
+    # the cells are written by flat index, where a pitch past α would land on the next step
+    with pytest.raises(ValueError, match="outside the 4 x 2 matrix"):
+        notes_from_spans(np.array(start), np.array(end), np.array(pitch), np.array([80]), 4, 2)
