@@ -25,7 +25,6 @@ from mg.data.schema import (
     META_COLUMNS,
     arrow_schema,
     columns_batch,
-    table_arrays,
 )
 from mg.pipelines import counters
 from mg.pipelines.plan import bytes_text, refs_of, text_bytes
@@ -33,7 +32,6 @@ from mg.pipelines.progress import ProgressFile
 from mg.pipelines.records import PieceRef, Rejected
 from mg.pipelines.spill import SpillReader, TableSpill, read_table
 from mg.pipelines.tensors import row_onsets, stacked_columns
-from mg.representation import ARTICULATED
 from mg.representation.grid import Grid
 
 ROW_GROUP_ROWS = 128  # rows per Parquet row group (~25 MB of tensors before compression)
@@ -110,8 +108,8 @@ def piece_batch(
     """The rows of one piece, read back from where it is parked, ordered by (transpose,
     segment), as one record batch (a Parquet page per piece and column, as the rows' spill
     wrote them: a batch per transposition makes the file 12% larger). The onsets of its rows
-    by pitch are added to `onsets` when given (`tensors.row_onsets`, what `_onsets_by_pitch`
-    of the batch counts, from the piece's notes: a seventh of the work at ±3)."""
+    by pitch are added to `onsets` when given (`tensors.row_onsets`: what the batch's notes
+    column sums to, from the piece's notes: a seventh of the work at ±3)."""
     parked = reader.batch(ref.spill, ref.batch)
     piece = pickle.loads(parked.column(0)[0].as_py())
     columns = stacked_columns(piece, ref.shifts, grid, ref.group)  # (transpose, segment) order
@@ -122,12 +120,6 @@ def piece_batch(
         starts = columns["start"][: batch.num_rows // len(ref.shifts)]
         onsets += row_onsets(piece.notes, starts, grid.segment_steps, ref.shifts)
     return batch
-
-
-def _onsets_by_pitch(batch: pa.RecordBatch) -> np.ndarray:
-    """The onsets by pitch of a batch's rows, read from its notes column."""
-    notes = table_arrays(batch, ("notes",))["notes"]
-    return notes[..., ARTICULATED].sum(axis=(0, 1), dtype=np.int64)
 
 
 class WriteShards(beam.PTransform):
