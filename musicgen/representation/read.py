@@ -133,13 +133,8 @@ def _midi_result(data: bytes, source: str, grid: Grid, pickup: int | None = None
     events = parse_midi(data, source)
     notes, stats = encode_events(events, grid, source)
     notes, meter, lead = place_on_bars(notes, events, grid, pickup)
-    name = source.rpartition("/")[2]  # the title is Path(source).stem, without pathlib's parse
-    if name in ("", "."):  # a source ending in "/" or "/.": pathlib's own reading of it
-        name = Path(source).name
-    dot = name.rfind(".")
-    title = name[:dot] if 0 < dot < len(name) - 1 else name
     piece = Piece(
-        notes, source, 0, title, None, stats.as_dict(), meter, lead,
+        notes, source, 0, Path(source).stem, None, stats.as_dict(), meter, lead,
         events.tempo_bpm, events.program,
     )  # fmt: skip
     return FileResult(source, [piece], [])

@@ -122,14 +122,3 @@ def test_a_piece_whose_notes_all_start_beyond_the_cap_is_too_long(smf):
     with pytest.raises(CorpusError) as caught:
         read_bytes(smf.header(0, 1, DIVISION) + track, "late.mid", grid)
     assert caught.value.reason == Reason.TOO_LONG and caught.value.path == "late.mid"
-
-
-@pytest.mark.parametrize(
-    "source",
-    ["a/b.tar.mid", "song.MID", ".mid", "a/..mid", "x..mid", "a/b.mid/", "a/b.mid/.", "dir//x.mid"],
-)
-def test_the_title_is_the_sources_stem(smf, grid, source):
-    from pathlib import Path
-
-    data = smf.header(0, 1, DIVISION) + smf.melody([60, 62], 96)
-    assert read_bytes(data, source, grid).pieces[0].title == Path(source).stem
