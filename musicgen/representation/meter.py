@@ -12,7 +12,6 @@ simple ones in 1/d notes.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -153,22 +152,12 @@ def meter_from_ticks(
     """
     changes = []
     for tick, numerator, denominator in signatures:
-        signature = _signature(numerator, denominator)
-        if signature is not None:
-            changes.append((int(round(tick / ticks_per_step)), signature))
-    if changes and all(step == changes[0][0] for step, _ in changes):
-        return Meter(((0, changes[-1][1]),))  # all at one step (most files): the last wins
+        try:
+            signature = TimeSignature(int(numerator), int(denominator))
+        except ValueError:
+            continue
+        changes.append((int(round(tick / ticks_per_step)), signature))
     return Meter.from_steps(changes, steps_per_quarter)
-
-
-@functools.lru_cache(maxsize=256)
-def _signature(numerator, denominator) -> TimeSignature | None:
-    """The TimeSignature of a MIDI event's numbers, one instance for each (frozen: shared
-    safely), or None where they make none."""
-    try:
-        return TimeSignature(int(numerator), int(denominator))
-    except ValueError:
-        return None
 
 
 def lead_for_pickup(pickup: int, meter: Meter, steps_per_quarter: int) -> int:

@@ -212,8 +212,7 @@ def test_a_fermata_on_an_invisible_rest_is_a_sign_not_an_eighth_of_silence():
     ],
 )
 def test_meter_from_ticks_is_the_meter_of_its_changes_by_step(events):
-    # meter_from_ticks takes shortcuts (a signature made once for its numbers, one change
-    # without Meter.from_steps); the meter is from_steps' of the valid events, by step
+    # the meter is Meter.from_steps' of the valid events, each at its rounded step
     from mg.representation.meter import meter_from_ticks
 
     changes = [
