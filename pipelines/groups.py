@@ -102,7 +102,7 @@ def join_groups(
 
 
 def fingerprint_int(text: str) -> int:
-    """A fingerprint or piece_id (16 lowercase hex digits: an 8-byte blake2b or phrase hash)
+    """A fingerprint or piece_id (16 lowercase hex digits: an 8-byte phrase hash or XXH3)
     as its 64-bit integer; integers sort as their texts do. Anything else is refused."""
     if isinstance(text, str) and len(text) == 16 and not text.strip(_HEX_DIGITS):
         return int(text, 16)  # 16 lowercase hex digits, what `int` reads them as: no check

@@ -1,8 +1,8 @@
 """The spill: parsed pieces wait in Arrow IPC files between parsing and the shard writers.
 
 Tensors never go through a Beam shuffle (a local runner keeps shuffled data in memory); each
-bundle of the parse stage appends one record batch per piece to its own IPC file (zstd), and
-the shard writer reads the batch back. The (phrase, piece) rows that join split groups are
+bundle of the parse stage appends one record batch per piece to its own IPC file (the piece
+pickled, its notes packed), and the shard writer reads the batch back. The (phrase, piece) rows that join split groups are
 spilled the same way (`RowSpill`: uint64 columns, a batch per few thousand pieces), and so are
 the facts about each piece that the plan of the shards needs (`TableSpill`: a row a piece, any
 Arrow columns) and the plan itself (a record batch of `PieceRef` rows a shard); only the
@@ -19,18 +19,23 @@ from collections import OrderedDict
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
-# A spilled batch is one piece (~130 KB): Arrow's thread pool would compress or decompress its
-# one buffer on another thread while this one waits, ~5 context switches a batch and about a
-# third more CPU than doing it here (0.30 -> 0.22 ms a piece written, 0.14 -> 0.11 read)
-_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd", use_threads=False)
+# Arrow's thread pool would compress or decompress a batch's one buffer on another thread while
+# this one waits: ~5 context switches a batch and a third more CPU than doing it here (a piece
+# pickled dense, ~130 KB: 0.30 -> 0.22 ms written, 0.14 -> 0.11 read). The parked pieces are
+# written uncompressed: a piece pickles its notes packed (`Piece.__getstate__`, ~5 KB a piece).
+_IPC_OPTIONS = {
+    codec: pa.ipc.IpcWriteOptions(compression=codec, use_threads=False) for codec in ("zstd", None)
+}
 _READ_OPTIONS = pa.ipc.IpcReadOptions(use_threads=False)
 
 
 class SpillWriter:
-    """Appends tables to one new IPC file under `folder`, opened on the first write."""
+    """Appends tables to one new IPC file under `folder`, opened on the first write; its
+    buffers zstd-compressed unless `compressed` is False (data that comes compressed)."""
 
-    def __init__(self, folder: str, schema: pa.Schema) -> None:
+    def __init__(self, folder: str, schema: pa.Schema, compressed: bool = True) -> None:
         self.folder, self.schema = folder, schema
+        self._options = _IPC_OPTIONS["zstd" if compressed else None]
         self.path: str | None = None
         self._stream = None
         self._writer: pa.ipc.RecordBatchFileWriter | None = None
@@ -53,7 +58,7 @@ class SpillWriter:
             if self._writer is None:
                 self.path, self._named = self.next_path(), None
                 self._stream = FileSystems.create(self.path)
-                self._writer = pa.ipc.new_file(self._stream, self.schema, options=_IPC_OPTIONS)
+                self._writer = pa.ipc.new_file(self._stream, self.schema, options=self._options)
             batch = table.combine_chunks().to_batches()[0]
             self._writer.write_batch(batch)
         except BaseException:

@@ -46,7 +46,8 @@ class _ParkFn(beam.DoFn):
 
     def setup(self) -> None:
         pieces, phrases, facts = self.folders
-        self.writer = SpillWriter(pieces, PARKED_SCHEMA)
+        # a pickled piece holds its notes compressed already (`Piece.__getstate__`)
+        self.writer = SpillWriter(pieces, PARKED_SCHEMA, compressed=False)
         self.phrases = RowSpill(phrases, PHRASE_COLUMNS)
         self.facts = TableSpill(facts, FACTS_SCHEMA)
 
