@@ -46,7 +46,7 @@ def _one_pass(files: list[Path], shifts: tuple[int, ...]) -> dict[str, float]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mg.data.schema import arrow_schema, columns_batch
+    from mg.data.schema import arrow_schema, columns_table
     from mg.pipelines.guard import GuardedCall
     from mg.pipelines.options import DEFAULT_PARSER
     from mg.pipelines.plan import fact_shifts, piece_facts
@@ -98,21 +98,27 @@ def _one_pass(files: list[Path], shifts: tuple[int, ...]) -> dict[str, float]:
             timed("facts", piece_facts, piece, grid, facts_shifts, path, batch)
             refs.append((path, batch, piece.group))
     writer.close()
-    reader, schema, buffer = SpillReader(), arrow_schema(grid), []
+    reader, schema, buffer, buffered = SpillReader(), arrow_schema(grid), [], 0
     sink = pq.ParquetWriter(io.BytesIO(), schema, **PARQUET_OPTIONS)
+
+    def write_row_group(parts):
+        table = timed("row group table (columns_table)", columns_table, parts, schema)
+        timed("Parquet (zstd, checksums)", sink.write_table, table)
+
     for path, batch, group in refs:
         parked = timed("read back: spill", reader.batch, path, batch)
         piece = timed("read back: unpickle", pickle.loads, parked.column(0)[0].as_py())
         columns = timed("rows (stacked_columns)", stacked_columns, piece, shifts, grid, group)
-        rows = timed("record batch (columns_batch)", columns_batch, columns, schema)
-        starts = columns["start"][: rows.num_rows // len(shifts)]
+        rows = len(columns["start"])
+        starts = columns["start"][: rows // len(shifts)]
         timed("onset histogram", row_onsets, piece.notes, starts, grid.segment_steps, shifts)
-        buffer.append(rows)
-        if sum(b.num_rows for b in buffer) >= ROW_GROUP_ROWS:
-            timed("Parquet (zstd, checksums)", sink.write_table, pa.Table.from_batches(buffer))
-            buffer = []
+        buffer.append(columns)
+        buffered += rows
+        if buffered >= ROW_GROUP_ROWS:
+            write_row_group(buffer)
+            buffer, buffered = [], 0
     if buffer:
-        timed("Parquet (zstd, checksums)", sink.write_table, pa.Table.from_batches(buffer))
+        write_row_group(buffer)
     timed("Parquet (zstd, checksums)", sink.close)
     reader.close()
     shutil.rmtree(folder)

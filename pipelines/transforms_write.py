@@ -21,11 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from mg.data.schema import (
-    META_COLUMNS,
-    arrow_schema,
-    columns_batch,
-)
+from mg.data.schema import META_COLUMNS, arrow_schema, columns_table
 from mg.pipelines import counters
 from mg.pipelines.plan import bytes_text, refs_of, text_bytes
 from mg.pipelines.progress import ProgressFile
@@ -72,16 +68,17 @@ class _WriteShardFn(beam.DoFn):
             FileSystems.create(path) as stream,
             pq.ParquetWriter(stream, self.schema, **PARQUET_OPTIONS) as writer,
         ):
-            buffer: list[pa.RecordBatch] = []
+            buffer: list[dict] = []
+            buffered = 0
             for ref in refs:
-                batch = piece_batch(self.reader, ref, self.grid, self.schema, histogram)
-                buffer.append(batch)
-                if sum(b.num_rows for b in buffer) >= ROW_GROUP_ROWS:
-                    writer.write_table(pa.Table.from_batches(buffer, self.schema))
-                    buffer = []
+                buffer.append(piece_columns(self.reader, ref, self.grid, histogram))
+                buffered += ref.rows
+                if buffered >= ROW_GROUP_ROWS:
+                    writer.write_table(columns_table(buffer, self.schema))
+                    buffer, buffered = [], 0
                 self.progress.add("segments", ref.rows)
             if buffer:
-                writer.write_table(pa.Table.from_batches(buffer, self.schema))
+                writer.write_table(columns_table(buffer, self.schema))
         self._count(split, refs, histogram)
         yield (split, shard, sum(r.rows for r in refs))
 
@@ -102,24 +99,25 @@ class _WriteShardFn(beam.DoFn):
         self.progress.flush()
 
 
-def piece_batch(
-    reader, ref: PieceRef, grid: Grid, schema: pa.Schema, onsets: np.ndarray | None = None
-) -> pa.RecordBatch:
+def piece_columns(
+    reader, ref: PieceRef, grid: Grid, onsets: np.ndarray | None = None
+) -> dict[str, np.ndarray | list]:
     """The rows of one piece, read back from where it is parked, ordered by (transpose,
-    segment), as one record batch (a Parquet page per piece and column, as the rows' spill
-    wrote them: a batch per transposition makes the file 12% larger). The onsets of its rows
-    by pitch are added to `onsets` when given (`tensors.row_onsets`: what the batch's notes
-    column sums to, from the piece's notes: a seventh of the work at ±3)."""
+    segment), as columns (`tensors.stacked_columns`; `schema.columns_table` makes a row group
+    of several pieces' columns, a Parquet page per piece and tensor column: a page per
+    transposition makes the file 12% larger). The onsets of its rows by pitch are added to
+    `onsets` when given (`tensors.row_onsets`: what the notes column sums to, from the piece's
+    notes: a seventh of the work at ±3)."""
     parked = reader.batch(ref.spill, ref.batch)
     piece = pickle.loads(parked.column(0)[0].as_py())
     columns = stacked_columns(piece, ref.shifts, grid, ref.group)  # (transpose, segment) order
-    batch = columns_batch(columns, schema)
-    if batch.num_rows != ref.rows:  # the plan and the rows built disagree: a bug
-        raise RuntimeError(f"{ref.source}: {ref.rows} rows counted, {batch.num_rows} built")
+    rows = len(columns["start"])
+    if rows != ref.rows:  # the plan and the rows built disagree: a bug
+        raise RuntimeError(f"{ref.source}: {ref.rows} rows counted, {rows} built")
     if onsets is not None:
-        starts = columns["start"][: batch.num_rows // len(ref.shifts)]
+        starts = columns["start"][: rows // len(ref.shifts)]
         onsets += row_onsets(piece.notes, starts, grid.segment_steps, ref.shifts)
-    return batch
+    return columns
 
 
 class WriteShards(beam.PTransform):

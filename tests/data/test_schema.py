@@ -15,6 +15,7 @@ from mg.data.schema import (
     TENSOR_COLUMNS,
     SegmentRow,
     arrow_schema,
+    columns_table,
     segments_table,
     table_arrays,
     tensor_shapes,
@@ -60,6 +61,29 @@ def test_tensors_round_trip_through_parquet_slices_and_batches():
             np.testing.assert_array_equal(arrays[name], expected)
     empty = table_arrays(arrow_schema(GRID).empty_table())
     assert empty["notes"].shape == (0, *tensor_shapes(GRID)["notes"])
+
+
+def test_a_row_group_of_several_parts_is_their_rows_one_after_the_other():
+    written = rows(6)
+    whole = segments_table(written, GRID)
+    schema = arrow_schema(GRID)
+    parts = [
+        {
+            name: whole.column(name).to_pylist()
+            for name in schema.names
+            if name not in TENSOR_COLUMNS
+        }
+        | {name: table_arrays(whole.slice(first, count), (name,))[name] for name in TENSOR_COLUMNS}
+        for first, count in ((0, 1), (1, 0), (1, 5))
+    ]
+    for part, (first, count) in zip(parts, ((0, 1), (1, 0), (1, 5)), strict=True):
+        for name in schema.names:
+            if name not in TENSOR_COLUMNS:
+                part[name] = part[name][first : first + count]
+    table = columns_table(parts, schema)
+    assert table.equals(whole)
+    assert table.column("notes").num_chunks == 3  # a chunk a part: its bytes as they came
+    assert columns_table([], schema).num_rows == 0
 
 
 def test_a_version_2_tensor_column_says_to_re_ingest():

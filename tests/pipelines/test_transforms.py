@@ -14,7 +14,7 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from mg.data.schema import arrow_schema
+from mg.data.schema import arrow_schema, columns_table
 from mg.pipelines.counters import read_counters
 from mg.pipelines.listing import FileRef
 from mg.pipelines.plan import FACTS_SCHEMA, fact_shifts, piece_facts, plan_shards, refs_of
@@ -29,7 +29,7 @@ from mg.pipelines.transforms_read import (
     read_chunk,
 )
 from mg.pipelines.transforms_tensor import PARKED_SCHEMA
-from mg.pipelines.transforms_write import CorpusChecksum, corpus_checksum, piece_batch
+from mg.pipelines.transforms_write import CorpusChecksum, corpus_checksum, piece_columns
 from mg.representation import read_bytes
 from mg.representation.grid import Grid
 from tests.pipelines.ingest_corpus import BOOK, CRASH_PARSER
@@ -122,7 +122,7 @@ def test_writer_orders_rows_by_transposition_then_segment_as_counted(midi, tmp_p
     path, batch = writer.append(pa.table({"piece": [pickle.dumps(piece)]}, PARKED_SCHEMA))
     writer.close()
     [ref] = planned_refs(piece, path, batch, (1.0, 0, 0), (-1, 0, 1), tmp_path)
-    table = piece_batch(SpillReader(), ref, GRID, arrow_schema(GRID))
+    table = columns_table([piece_columns(SpillReader(), ref, GRID)], arrow_schema(GRID))
     assert (ref.rows, ref.shifts, ref.steps) == (3 * segments, (-1, 0, 1), 3 * len(piece.notes))
     expected = [(s, i) for s in (-1, 0, 1) for i in range(segments)]
     found = zip(table["transpose"].to_pylist(), table["segment"].to_pylist(), strict=True)
