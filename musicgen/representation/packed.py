@@ -9,6 +9,7 @@ went in. A private, short-lived form: nothing stores it beyond one run.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +31,7 @@ class PackedNotes:
     def unpack(self) -> np.ndarray:
         """The matrix, read-only (it is a view of the decompressed buffer)."""
         dtype = np.dtype(self.dtype)
-        size = int(np.prod(self.shape, dtype=np.int64)) * dtype.itemsize
+        size = math.prod(self.shape) * dtype.itemsize  # np.prod of a tuple: ~15 us of checks
         buffer = _codec().decompress(self.data, decompressed_size=size)
         notes = np.frombuffer(buffer, dtype=dtype).reshape(self.shape)
         notes.flags.writeable = False  # the piece keeps `self` to pickle again: they must agree
