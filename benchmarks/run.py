@@ -2,8 +2,9 @@
 
 Each `benchmarks/bench_<name>.py` exposes `main() -> str`: it measures a baseline and our code
 side by side in the same run, returns a Markdown section (a table of figures and ratios against
-that baseline), and `save_section` keeps it in `benchmarks/results/<name>.md`, so one benchmark
-can be re-run alone without losing the others' figures.
+that baseline), and `save_section` puts it first in `benchmarks/results/<name>.md`, above the
+runs before it and any notes written there, so one benchmark can be re-run alone without
+losing the others' figures or its own history. RESULTS.md is those files, concatenated.
 
     python -m benchmarks.run               # all
     python -m benchmarks.run encode ingest # some
@@ -40,16 +41,26 @@ def shared_data(*parts: str) -> Path:
 
 
 def save_section(name: str, markdown: str) -> str:
-    """Keep one benchmark's section; returns it for printing."""
+    """Keep one benchmark's section in `results/<name>.md`; returns it for printing.
+
+    The new run's section goes first; what the file held follows it, its title made a
+    sub-heading: the run this one replaces, and after it the earlier runs and whatever was
+    written there by hand. A re-run adds, it never drops.
+    """
     RESULTS.mkdir(exist_ok=True)
     stamp = f"_{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, Python {platform.python_version()}_\n\n"
     text = markdown.rstrip() + "\n\n" + stamp
-    (RESULTS / f"{name}.md").write_text(text)
-    return text
+    path = RESULTS / f"{name}.md"
+    if path.exists():
+        title, _, rest = path.read_text().partition("\n")
+        text += f"### Earlier: {title.lstrip('#').strip()}\n{rest.rstrip()}\n\n"
+    path.write_text(text)
+    return markdown.rstrip() + "\n\n" + stamp
 
 
 def gather() -> Path:
-    """Concatenate every saved section into RESULTS.md."""
+    """Concatenate every saved section into RESULTS.md: it holds nothing else (notes on a
+    benchmark's figures belong in its `results/` file, which `save_section` keeps)."""
     sections = [p.read_text() for p in sorted(RESULTS.glob("*.md"))]
     out = HERE / "RESULTS.md"
     out.write_text(
