@@ -12,6 +12,8 @@ Works on any Beam filesystem (local, gs://, s3://).
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import uuid
 from array import array
 from collections import OrderedDict
@@ -214,6 +216,15 @@ class SpillReader:
         for handle, _ in self._open.values():
             handle.close()
         self._open.clear()
+
+
+def give_back_memory() -> None:
+    """Return the memory freed so far to the system: Arrow's pool (mimalloc keeps freed pages
+    for reuse) and glibc's heap (`malloc_trim`; a no-op where the C library is another).
+    Called after a step that held much and freed it, before one that holds less."""
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def _open_file(path: str):

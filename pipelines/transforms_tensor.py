@@ -30,7 +30,14 @@ from mg.pipelines.groups import (
     table_group_sizes,
 )
 from mg.pipelines.plan import FACTS_SCHEMA, REFS_SCHEMA, fact_shifts, piece_facts, plan_shards
-from mg.pipelines.spill import RowSpill, SpillWriter, TableSpill, read_rows, read_table
+from mg.pipelines.spill import (
+    RowSpill,
+    SpillWriter,
+    TableSpill,
+    give_back_memory,
+    read_rows,
+    read_table,
+)
 from mg.pipelines.transforms_read import REJECTED
 from mg.representation.grid import Grid
 
@@ -140,7 +147,10 @@ class _PlanFn(beam.DoFn):
                 tasks.append((split, shard, shards, path, batch))
         finally:
             writer.close()
-        for record in plan.rejected:
+        rejected = plan.rejected
+        del plan
+        give_back_memory()  # the whole corpus's rows and facts: the writers come next
+        for record in rejected:
             yield beam.pvalue.TaggedOutput(REJECTED, record)
         yield from tasks
 

@@ -26,7 +26,7 @@ from mg.pipelines import counters
 from mg.pipelines.plan import bytes_text, refs_of, text_bytes
 from mg.pipelines.progress import ProgressFile
 from mg.pipelines.records import PieceRef, Rejected
-from mg.pipelines.spill import SpillReader, TableSpill, read_table
+from mg.pipelines.spill import SpillReader, TableSpill, give_back_memory, read_table
 from mg.pipelines.tensors import row_onsets, stacked_columns
 from mg.representation.grid import Grid
 
@@ -80,6 +80,7 @@ class _WriteShardFn(beam.DoFn):
             if buffer:
                 writer.write_table(columns_table(buffer, self.schema))
         self._count(split, refs, histogram)
+        give_back_memory()  # a shard's row groups, ~25 MB of tensors each before compression
         yield (split, shard, sum(r.rows for r in refs))
 
     def _count(self, split: str, refs: list[PieceRef], histogram: np.ndarray) -> None:
