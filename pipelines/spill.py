@@ -2,11 +2,11 @@
 
 Tensors never go through a Beam shuffle (a local runner keeps shuffled data in memory); each
 bundle of the parse stage appends one record batch per piece to its own IPC file (the piece
-pickled, its notes packed), and the shard writer reads the batch back. The (phrase, piece) rows that join split groups are
-spilled the same way (`RowSpill`: uint64 columns, a batch per few thousand pieces), and so are
-the facts about each piece that the plan of the shards needs (`TableSpill`: a row a piece, any
-Arrow columns) and the plan itself (a record batch of `PieceRef` rows a shard); only the
-files' names, and (file, batch) a shard, travel on.
+pickled, its notes packed), and the shard writer reads the batch back. The (phrase, piece)
+rows that join split groups are spilled the same way (`RowSpill`: uint64 columns, a batch per
+few thousand pieces), and so are the facts about each piece that the plan of the shards needs
+(`TableSpill`: a row a piece, any Arrow columns) and the plan itself (a record batch of
+`PieceRef` rows a shard); only the files' names, and (file, batch) a shard, travel on.
 Works on any Beam filesystem (local, gs://, s3://).
 """
 

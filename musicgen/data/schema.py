@@ -22,7 +22,8 @@ consecutive segments of a piece not in ζ/4 share the bar that crosses the first
 
 Version 1 (before meters) had `position` [T] int8, the step index within a ζ/4 bar, and no
 `group`, `start` or `meter`. Versions 1 and 2 are refused with a line that says to re-ingest.
-Ingest writes with `columns_table` (`columns_batch`, `segments_table` for rows); the datasets read with `table_arrays`.
+Ingest writes with `columns_table` (`columns_batch`, `segments_table` for rows); the datasets
+read with `table_arrays`.
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ class Piece:
         return digest.hexdigest()
 
     def __getstate__(self) -> dict:
-        """Pickled with its notes compressed (`packed.pack_notes`): a piece crosses the parse
+        """Pickled with its notes compressed (`PackedNotes`): a piece crosses the parse
         guard's pipe and waits in the ingest spill as ~4 KB, not its ~140 KB dense matrix.
         An unpickled piece keeps the packed bytes, so pickling it again does not compress
         again (its notes are read-only then: the bytes stay theirs)."""
