@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
-# numpy's and scipy's OpenBLAS each start a thread for every core but one, which poll for work
-# while the command runs (~0.8% of a core each, in every process of `mg ingest` and its parse children); nothing
-# mg computes with numpy uses a BLAS thread pool (torch keeps its own threads). Set before the
-# imports below load numpy; a value the user set stays.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-from typing import Annotated  # noqa: E402
+from typing import Annotated
 
 import typer
 

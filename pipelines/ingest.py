@@ -115,6 +115,7 @@ def build_pipeline(
 def ingest(config: IngestConfig) -> IngestReport:
     """Run ingest end to end; raises IngestError (one line) when nothing usable comes out."""
     started = time.monotonic()
+    _quiet_blas()
     listing = list_inputs(config.inputs)
     listed = Listed(len(listing.files), listing.listing_hash(), listing.ignored)
     options = pipeline_options(config)  # bad Beam options fail before anything is written
@@ -135,6 +136,15 @@ def ingest(config: IngestConfig) -> IngestReport:
                 remove_claim(config.out)
             raise
     return IngestReport(manifest, summary_line(manifest, config.out, time.monotonic() - started))
+
+
+def _quiet_blas() -> None:
+    """One OpenBLAS thread in the processes ingest starts (parse children, Beam workers) and
+    in scipy's, loaded by the plan: numpy's and scipy's OpenBLAS each start a thread for every
+    core but one, which polls for work while the run lasts (~0.8% of a core each, in every
+    process: 2.4% of a run's CPU by perf), and ingest has no matrix product to give them. A
+    value the user set stays; numpy's pool in this process, loaded already, is left as it is."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def _run(config: IngestConfig, options, listed: Listed, staging: str) -> dict[str, int]:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -136,22 +133,3 @@ def test_nothing_usable_is_one_line_and_exit_1(tmp_path, tunes):
     assert result.exit_code == 1
     assert result.output.strip() == "mg: error: nothing usable in 1 file (rejected: truncated 1)"
     assert not (tmp_path / "out").exists()
-
-
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in Linux's /proc")
-def test_the_command_loads_numpy_without_a_blas_thread_pool():
-    """numpy's OpenBLAS would start a polling thread for every core but one (ingest's parse
-    children inherit the setting); a user's own OPENBLAS_NUM_THREADS is kept."""
-    count = "import os, mg.cli.app, numpy; print(len(os.listdir('/proc/self/task')))"
-    quiet = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "GOTO_NUM_THREADS")
-    env = {k: v for k, v in os.environ.items() if k not in quiet}
-    found = subprocess.run([sys.executable, "-c", count], env=env, capture_output=True, text=True)
-    assert found.stdout.split()[-1] == "1", found.stderr
-    kept = "import os, mg.cli.app; print(os.environ['OPENBLAS_NUM_THREADS'])"
-    found = subprocess.run(
-        [sys.executable, "-c", kept],
-        env={**env, "OPENBLAS_NUM_THREADS": "2"},
-        capture_output=True,
-        text=True,
-    )
-    assert found.stdout.split()[-1] == "2", found.stderr

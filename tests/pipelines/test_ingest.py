@@ -234,3 +234,21 @@ def test_pipelines_never_import_torch():
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in Linux's /proc")
+def test_a_parse_child_runs_no_blas_thread_pool(corpus, tmp_path, monkeypatch):
+    """numpy's OpenBLAS starts a polling thread for every core but one unless told otherwise
+    (OMP_NUM_THREADS would tell it: the test removes it); ingest tells the processes it starts.
+    A parse child runs its own thread and the one that watches its parent, nothing else."""
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "GOTO_NUM_THREADS"):
+        monkeypatch.setenv(name, "")  # so that undoing the next line removes what ingest sets
+        monkeypatch.delenv(name)
+    out = tmp_path / "dataset"
+    ingest(corpus_config(corpus, out, parser="threads_parser:read_bytes", transpose=(0, 0)))
+    seen = Counter(
+        value
+        for shard in out.rglob("*.parquet")
+        for value in pq.read_table(shard, columns=["abc"]).column("abc").to_pylist()
+    )
+    assert set(seen) == {"2"}, seen
