@@ -43,16 +43,14 @@ def _one_pass(files: list[Path], shifts: tuple[int, ...]) -> dict[str, float]:
     import io
 
     import numpy as np
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from mg.data.schema import arrow_schema, columns_table
     from mg.pipelines.guard import GuardedCall
     from mg.pipelines.options import DEFAULT_PARSER
     from mg.pipelines.plan import fact_shifts, piece_facts
-    from mg.pipelines.spill import SpillReader, SpillWriter
+    from mg.pipelines.spill import BlobReader, BlobWriter
     from mg.pipelines.tensors import row_onsets, stacked_columns
-    from mg.pipelines.transforms_tensor import PARKED_SCHEMA
     from mg.pipelines.transforms_write import PARQUET_OPTIONS, ROW_GROUP_ROWS
     from mg.representation import read_bytes
     from mg.representation.files import read_regular_file
@@ -83,31 +81,30 @@ def _one_pass(files: list[Path], shifts: tuple[int, ...]) -> dict[str, float]:
         spent["parse, in the guard's child (its CPU)"] = _process_cpu(pid) - before
         spent["the guard's parent: pipe, unpickle"] = clock() - started
     folder = tempfile.mkdtemp(prefix="mg-bench-floor-")
-    writer, refs, pieces = SpillWriter(folder, PARKED_SCHEMA, compressed=False), [], 0
+    writer, refs, pieces = BlobWriter(folder), [], 0
     facts_shifts = fact_shifts(shifts)
     for source, data in datas:
         for piece in read_bytes(data, source, grid).pieces:  # (timed above, in the guard)
             pieces += 1
-            timed("fingerprints (opening, phrases)", piece.phrases)
+            timed("fingerprints (opening, phrases)", piece.phrase_hashes)
             timed("piece_id (XXH3 of the notes)", lambda p=piece: p.piece_id)
             blob = timed(
                 "park: pickle (notes packed)", pickle.dumps, piece, pickle.HIGHEST_PROTOCOL
             )
-            table = pa.table({"piece": [blob]}, schema=PARKED_SCHEMA)
-            path, batch = timed("park: spill (Arrow IPC)", writer.append, table)
-            timed("facts", piece_facts, piece, grid, facts_shifts, path, batch)
-            refs.append((path, batch, piece.group))
+            path, offset = timed("park: spill", writer.append, blob)
+            timed("facts", piece_facts, piece, grid, facts_shifts, path, offset, len(blob))
+            refs.append((path, offset, len(blob), piece.group))
     writer.close()
-    reader, schema, buffer, buffered = SpillReader(), arrow_schema(grid), [], 0
+    reader, schema, buffer, buffered = BlobReader(), arrow_schema(grid), [], 0
     sink = pq.ParquetWriter(io.BytesIO(), schema, **PARQUET_OPTIONS)
 
     def write_row_group(parts):
         table = timed("row group table (columns_table)", columns_table, parts, schema)
         timed("Parquet (zstd, checksums)", sink.write_table, table)
 
-    for path, batch, group in refs:
-        parked = timed("read back: spill", reader.batch, path, batch)
-        piece = timed("read back: unpickle", pickle.loads, parked.column(0)[0].as_py())
+    for path, offset, size, group in refs:
+        parked = timed("read back: spill", reader.read, path, offset, size)
+        piece = timed("read back: unpickle", pickle.loads, parked)
         columns = timed("rows (stacked_columns)", stacked_columns, piece, shifts, grid, group)
         rows = len(columns["start"])
         starts = columns["start"][: rows // len(shifts)]

@@ -42,7 +42,8 @@ FACTS_SCHEMA = pa.schema(
         ("source", pa.binary()),
         ("tune", pa.int64()),
         ("spill", pa.binary()),
-        ("batch", pa.int64()),
+        ("offset", pa.int64()),
+        ("size", pa.int64()),
         ("segments", pa.int64()),
         ("steps", pa.int64()),
         ("padded", pa.int64()),
@@ -56,7 +57,8 @@ REFS_SCHEMA = pa.schema(
         ("source", pa.binary()),
         ("tune", pa.int64()),
         ("spill", pa.binary()),
-        ("batch", pa.int64()),
+        ("offset", pa.int64()),
+        ("size", pa.int64()),
         ("rows", pa.int64()),
         ("steps", pa.int64()),
         ("padded", pa.int64()),
@@ -81,10 +83,13 @@ def fact_shifts(shifts: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(sorted({*shifts, 0}))
 
 
-def piece_facts(piece: Piece, grid: Grid, shifts: tuple[int, ...], spill: str, batch: int):
-    """The row of `FACTS_SCHEMA` of a piece parked at (`spill`, `batch`); `shifts`: the
-    `fact_shifts`. Segments, steps and padding as the writer will build them (CountRows'
-    count), a shift's emptiness and dropped onsets as `transpose_piece` had them."""
+def piece_facts(
+    piece: Piece, grid: Grid, shifts: tuple[int, ...], spill: str, offset: int, size: int
+):
+    """The row of `FACTS_SCHEMA` of a piece parked as `size` bytes at `offset` of `spill`
+    (`spill.BlobWriter`); `shifts`: the `fact_shifts`. Segments, steps and padding as the
+    writer will build them (CountRows' count), a shift's emptiness and dropped onsets as
+    `transpose_piece` had them."""
     notes = piece.notes
     segments = segment_count(piece, grid)
     covered = segments * grid.segment_steps
@@ -94,7 +99,8 @@ def piece_facts(piece: Piece, grid: Grid, shifts: tuple[int, ...], spill: str, b
         text_bytes(piece.source),
         piece.tune,
         text_bytes(spill),
-        batch,
+        offset,
+        size,
         segments,
         min(len(notes), covered),  # real steps, padding excluded
         int(covered > len(notes)),
@@ -192,7 +198,8 @@ def plan_shards(
             picked.column("source"),
             picked.column("tune"),
             picked.column("spill"),
-            picked.column("batch"),
+            picked.column("offset"),
+            picked.column("size"),
             pa.array(rows[take], pa.int64()),
             pa.array(_int64(facts, "steps")[take] * variants[take], pa.int64()),
             pa.array(_int64(facts, "padded")[take] * variants[take], pa.int64()),
@@ -289,7 +296,8 @@ def refs_of(batch: pa.RecordBatch, split: str) -> list[PieceRef]:
             tune=tune,
             split=split,
             spill=bytes_text(spill),
-            batch=index,
+            offset=offset,
+            size=size,
             rows=rows,
             steps=steps,
             padded=padded,
@@ -297,7 +305,18 @@ def refs_of(batch: pa.RecordBatch, split: str) -> list[PieceRef]:
             shifts=tuple(shifts),
             group=fingerprint_text(group),
         )
-        for piece, source, tune, spill, index, rows, steps, padded, dropped, shifts, group in zip(
-            *(columns[name] for name in REFS_SCHEMA.names), strict=True
-        )
+        for (
+            piece,
+            source,
+            tune,
+            spill,
+            offset,
+            size,
+            rows,
+            steps,
+            padded,
+            dropped,
+            shifts,
+            group,
+        ) in zip(*(columns[name] for name in REFS_SCHEMA.names), strict=True)
     ]

@@ -38,7 +38,7 @@ class FileBytes:
 @dataclass(frozen=True, order=True)
 class PieceRef:
     """A piece to write, as the shard writer reads it from the plan (`plan.refs_of`): where it
-    is parked (`batch` of `spill`), the transpositions it gets (`shifts`) in its split group
+    is parked (`size` bytes at `offset` of `spill`), the transpositions it gets (`shifts`) in its split group
     (`group`), and what the writer counts of its rows (counted without building them, by
     `plan.plan_shards`: the writer builds them from the parked piece)."""
 
@@ -47,7 +47,8 @@ class PieceRef:
     tune: int
     split: str
     spill: str
-    batch: int
+    offset: int
+    size: int
     rows: int
     steps: int
     padded: int

@@ -19,7 +19,6 @@ import pickle
 
 import apache_beam as beam
 import numpy as np
-import pyarrow as pa
 
 from mg.pipelines import counters
 from mg.pipelines.groups import (
@@ -31,6 +30,7 @@ from mg.pipelines.groups import (
 )
 from mg.pipelines.plan import FACTS_SCHEMA, REFS_SCHEMA, fact_shifts, piece_facts, plan_shards
 from mg.pipelines.spill import (
+    BlobWriter,
     RowSpill,
     SpillWriter,
     TableSpill,
@@ -43,7 +43,6 @@ from mg.representation.grid import Grid
 
 PHRASES = "phrases"
 FACTS = "facts"
-PARKED_SCHEMA = pa.schema([("piece", pa.binary())])
 PHRASE_COLUMNS = ("phrase", "piece", "group")  # uint64: phrase, piece_id, opening fingerprint
 
 
@@ -54,21 +53,24 @@ class _ParkFn(beam.DoFn):
     def setup(self) -> None:
         pieces, phrases, facts = self.folders
         # a pickled piece holds its notes compressed already (`Piece.__getstate__`)
-        self.writer = SpillWriter(pieces, PARKED_SCHEMA, compressed=False)
+        self.writer = BlobWriter(pieces)
         self.phrases = RowSpill(phrases, PHRASE_COLUMNS)
         self.facts = TableSpill(facts, FACTS_SCHEMA)
 
     def process(self, piece):
-        phrases = piece.phrases()  # and the group, from the same top line
+        phrases = piece.phrase_hashes()  # and the group, from the same top line
         # piece_id and group are cached in the piece before it is pickled: no reader hashes again
         piece_id, group = piece.piece_id, piece.group
         data = pickle.dumps(piece, protocol=pickle.HIGHEST_PROTOCOL)
-        path, batch = self.writer.append(pa.table({"piece": [data]}, schema=PARKED_SCHEMA))
-        new_file = self.facts.add(piece_facts(piece, self.grid, self.shifts, path, batch))
+        path, offset = self.writer.append(data)
+        new_file = self.facts.add(
+            piece_facts(piece, self.grid, self.shifts, path, offset, len(data))
+        )
         if new_file:
             yield new_file
-        tune = (fingerprint_int(piece_id), fingerprint_int(group))
-        new_file = self.phrases.add((fingerprint_int(phrase), *tune) for phrase in phrases)
+        new_file = self.phrases.add_columns(
+            phrases, fingerprint_int(piece_id), fingerprint_int(group)
+        )
         if new_file:
             yield beam.pvalue.TaggedOutput(PHRASES, new_file)
 

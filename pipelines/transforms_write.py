@@ -26,7 +26,13 @@ from mg.pipelines import counters
 from mg.pipelines.plan import bytes_text, refs_of, text_bytes
 from mg.pipelines.progress import ProgressFile
 from mg.pipelines.records import PieceRef, Rejected
-from mg.pipelines.spill import SpillReader, TableSpill, give_back_memory, read_table
+from mg.pipelines.spill import (
+    BlobReader,
+    SpillReader,
+    TableSpill,
+    give_back_memory,
+    read_table,
+)
 from mg.pipelines.tensors import row_onsets, stacked_columns
 from mg.representation.grid import Grid
 
@@ -55,7 +61,7 @@ class _WriteShardFn(beam.DoFn):
         self.staging, self.grid, self.progress_folder = staging, grid, progress
 
     def setup(self) -> None:
-        self.reader = SpillReader()
+        self.reader, self.pieces = SpillReader(), BlobReader()
         self.progress = ProgressFile(self.progress_folder)
         self.schema = arrow_schema(self.grid)
 
@@ -71,7 +77,7 @@ class _WriteShardFn(beam.DoFn):
             buffer: list[dict] = []
             buffered = 0
             for ref in refs:
-                buffer.append(piece_columns(self.reader, ref, self.grid, histogram))
+                buffer.append(piece_columns(self.pieces, ref, self.grid, histogram))
                 buffered += ref.rows
                 if buffered >= ROW_GROUP_ROWS:
                     writer.write_table(columns_table(buffer, self.schema))
@@ -97,20 +103,20 @@ class _WriteShardFn(beam.DoFn):
 
     def teardown(self) -> None:
         self.reader.close()
+        self.pieces.close()
         self.progress.flush()
 
 
 def piece_columns(
-    reader, ref: PieceRef, grid: Grid, onsets: np.ndarray | None = None
+    pieces: BlobReader, ref: PieceRef, grid: Grid, onsets: np.ndarray | None = None
 ) -> dict[str, np.ndarray | list]:
-    """The rows of one piece, read back from where it is parked, ordered by (transpose,
+    """The rows of one piece, read back from where it is parked (`pieces`), ordered by (transpose,
     segment), as columns (`tensors.stacked_columns`; `schema.columns_table` makes a row group
     of several pieces' columns, a Parquet page per piece and tensor column: a page per
     transposition makes the file 12% larger). The onsets of its rows by pitch are added to
     `onsets` when given (`tensors.row_onsets`: what the notes column sums to, from the piece's
     notes: a seventh of the work at ±3)."""
-    parked = reader.batch(ref.spill, ref.batch)
-    piece = pickle.loads(parked.column(0)[0].as_py())
+    piece = pickle.loads(pieces.read(ref.spill, ref.offset, ref.size))
     columns = stacked_columns(piece, ref.shifts, grid, ref.group)  # (transpose, segment) order
     rows = len(columns["start"])
     if rows != ref.rows:  # the plan and the rows built disagree: a bug

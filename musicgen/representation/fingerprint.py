@@ -61,8 +61,14 @@ def fingerprint(notes: np.ndarray, opening: int = OPENING_NOTES) -> str:
 
 def fingerprints(notes: np.ndarray) -> tuple[str, tuple[str, ...]]:
     """(`fingerprint`, `phrase_fingerprints`) of a tune, from one pass over its top line."""
+    opening, hashes = fingerprint_hashes(notes)
+    return opening, phrase_texts(hashes)
+
+
+def fingerprint_hashes(notes: np.ndarray) -> tuple[str, np.ndarray]:
+    """`fingerprints` with the phrase fingerprints as their uint64 values (`phrase_hashes`)."""
     onsets, pitches = top_line(notes)
-    return _opening_key(notes, onsets, pitches), _phrases(onsets, pitches)
+    return _opening_key(notes, onsets, pitches), _phrase_hashes(onsets, pitches)
 
 
 def _opening_key(
@@ -180,16 +186,30 @@ def phrase_fingerprints(
     intervals has none (its opening fingerprint stands alone). Vectorised: a few hundred
     microseconds for a tune of a thousand notes.
     """
-    return _phrases(*top_line(notes), window, winnow)
+    return phrase_texts(phrase_hashes(notes, window, winnow))
 
 
-def _phrases(
+def phrase_hashes(
+    notes: np.ndarray, window: int = PHRASE_NOTES, winnow: int = WINNOW
+) -> np.ndarray:
+    """`phrase_fingerprints` as their values: a sorted uint64 array (what ingest joins tunes
+    by: no text made to be read back as a number)."""
+    return _phrase_hashes(*top_line(notes), window, winnow)
+
+
+def phrase_texts(hashes: np.ndarray) -> tuple[str, ...]:
+    """uint64 phrase hashes -> their fingerprints, each 16 hex digits (big-endian: f"{h:016x}")."""
+    text = hashes.astype(">u8").tobytes().hex()
+    return tuple(text[i : i + 16] for i in range(0, len(text), 16))
+
+
+def _phrase_hashes(
     onsets: np.ndarray, pitches: np.ndarray, window: int = PHRASE_NOTES, winnow: int = WINNOW
-) -> tuple[str, ...]:
+) -> np.ndarray:
     pitches = np.asarray(pitches, np.int64)
     intervals = pitches[1:] - pitches[:-1]
     if len(intervals) < window:
-        return ()
+        return np.zeros(0, np.uint64)
     gaps = onsets[1:] - onsets[:-1]
     rhythm = np.rint(gaps * 100 / _most_common(gaps)).astype(np.int64)
     words = intervals + 256
@@ -207,8 +227,7 @@ def _phrases(
     hashes = hashes[kept]  # np.unique's, without its checks
     if hashes[-1] == _PLAIN:
         hashes = hashes[:-1]
-    text = hashes.astype(">u8").tobytes().hex()  # each 16 hex digits, big-endian: f"{h:016x}"
-    return tuple(text[i : i + 16] for i in range(0, len(text), 16))
+    return hashes
 
 
 def _window_min(values: np.ndarray, window: int) -> np.ndarray:

@@ -15,7 +15,7 @@ from mg.representation.abc_bars import bar_meter, counted, tune_bars
 from mg.representation.abc_pickup import tune_pickup
 from mg.representation.encode import encode_events
 from mg.representation.files import MAX_FILE_BYTES, printable, read_regular_file
-from mg.representation.fingerprint import fingerprint, fingerprints
+from mg.representation.fingerprint import fingerprint, fingerprint_hashes, phrase_texts
 from mg.representation.grid import Grid
 from mg.representation.meter import (
     Meter,
@@ -69,9 +69,13 @@ class Piece:
     def phrases(self) -> tuple[str, ...]:
         """Its phrase fingerprints (`fingerprint.phrase_fingerprints`); `group` is computed on
         the way, from the same pass over the top line, and kept."""
-        opening, phrases = fingerprints(self.notes)
+        return phrase_texts(self.phrase_hashes())
+
+    def phrase_hashes(self) -> np.ndarray:
+        """`phrases` as their uint64 values (`fingerprint.phrase_hashes`), `group` kept."""
+        opening, hashes = fingerprint_hashes(self.notes)
         self.__dict__.setdefault("group", opening)  # what the cached property would compute
-        return phrases
+        return hashes
 
     @cached_property
     def piece_id(self) -> str:

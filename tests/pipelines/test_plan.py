@@ -31,7 +31,7 @@ from mg.pipelines.plan import (
     refs_of,
 )
 from mg.pipelines.records import PieceRef, Rejected
-from mg.pipelines.spill import SpillReader, TableSpill, read_table
+from mg.pipelines.spill import BlobReader, SpillReader, TableSpill, read_table
 from mg.pipelines.tensors import onsets_lost, segment_count, shard_of, shifts_for, split_of
 from mg.pipelines.transforms_tensor import ParkPieces, PlanShards
 from mg.representation import PRESSED, read_bytes
@@ -43,10 +43,11 @@ NARROW = Grid(low=74, high=78)
 
 
 def old_stages(parked, joined: dict, grid, ratios, shifts, transpose_all, shards):
-    """The per-piece stages the plan replaced, as they were: parked = [(piece, spill, batch)];
+    """The per-piece stages the plan replaced, as they were: parked = [(piece, spill, offset,
+    size)];
     → ({(split, shard, shards): refs sorted}, rejected sorted, transpositions emptied)."""
     refs, empty = [], 0
-    for piece, spill, batch in parked:
+    for piece, spill, offset, size in parked:
         group = joined.get(piece.piece_id, piece.group)  # AssignSplit (_group_of)
         split = split_of(group, ratios)
         notes = piece.notes  # Transpose (transpose_piece)
@@ -70,7 +71,8 @@ def old_stages(parked, joined: dict, grid, ratios, shifts, transpose_all, shards
                 piece.tune,
                 split,
                 spill,
-                batch,
+                offset,
+                size,
                 rows=segments * count,
                 steps=min(len(notes), covered) * count,
                 padded=int(covered > len(notes)) * count,
@@ -113,7 +115,7 @@ def planned(plan) -> dict:
 
 
 def facts_of(parked, grid, shifts) -> pa.Table:
-    rows = [piece_facts(p, grid, fact_shifts(shifts), s, b) for p, s, b in parked]
+    rows = [piece_facts(p, grid, fact_shifts(shifts), *where) for p, *where in parked]
     columns = list(zip(*rows, strict=True)) if rows else [[] for _ in FACTS_SCHEMA]
     return pa.Table.from_arrays(
         [pa.array(list(c), f.type) for c, f in zip(columns, FACTS_SCHEMA, strict=True)],
@@ -167,10 +169,12 @@ def test_the_plan_is_what_the_per_piece_stages_gave(
 ):
     grid = NARROW if kind == "narrow" else Grid()
     shifts = tuple(range(transpose[0], transpose[1] + 1))
-    parked = [(piece, f"spill/{i % 7}.arrow", i) for i, piece in enumerate(tunes[kind])]
+    parked = [
+        (piece, f"spill/{i % 7}.bin", i * 4096, 4000 + i) for i, piece in enumerate(tunes[kind])
+    ]
     joined = {}
     if grouped:  # the split groups of these tunes, joined by their phrases
-        joined, _ = join_groups({(p.piece_id, p.group): p.phrases() for p, _, _ in parked})
+        joined, _ = join_groups({(p.piece_id, p.group): p.phrases() for p, *_ in parked})
     ratios = (0.6, 0.2, 0.2)
     want, rejected, empty = old_stages(parked, joined, grid, ratios, shifts, transpose_all, shards)
     plan = plan_shards(
@@ -211,7 +215,7 @@ def test_each_shifts_losses_are_the_onsets_it_drops_or_minus_one_when_it_empties
 
 
 def test_the_smallest_source_and_tune_wins_and_the_others_name_it(tunes):
-    parked = [(piece, "spill.arrow", i) for i, piece in enumerate(tunes["default"])]
+    parked = [(piece, "spill.bin", i * 4096, 4000) for i, piece in enumerate(tunes["default"])]
     plan = plan_shards(
         facts_of(parked, Grid(), (0,)), joined_arrays({}), (1.0, 0.0, 0.0), (0,), False, 1
     )
@@ -240,9 +244,9 @@ def test_nothing_parked_plans_nothing():
 
 
 def test_facts_spill_in_batches_and_read_back_whole(tunes, tmp_path):
-    parked = [(piece, f"spill/{i}.arrow", i) for i, piece in enumerate(tunes["narrow"])]
+    parked = [(piece, f"spill/{i}.bin", 0, 4000 + i) for i, piece in enumerate(tunes["narrow"])]
     spill = TableSpill(str(tmp_path), FACTS_SCHEMA, batch_rows=16)
-    names = {spill.add(piece_facts(p, NARROW, fact_shifts((-2, 2)), s, b)) for p, s, b in parked}
+    names = {spill.add(piece_facts(p, NARROW, fact_shifts((-2, 2)), *at)) for p, *at in parked}
     spill.close()
     [path] = names - {None}
     assert pa.ipc.open_file(path).num_record_batches == -(-len(parked) // 16)
@@ -275,20 +279,21 @@ def test_park_and_plan_in_beam_give_the_per_piece_stages_shards(tunes, tmp_path)
     found, rejected = (
         pickle.loads((tmp_path / name).read_bytes()) for name in ("shards", "rejected")
     )
-    reader, written, where = SpillReader(), {}, {}
+    reader, blobs, written, where = SpillReader(), BlobReader(), {}, {}
     for split, shard, shards, path, batch in found:
         written[(split, shard, shards)] = sorted(refs_of(reader.batch(path, batch), split))
     for refs in written.values():
         for ref in refs:
-            parked_piece = pickle.loads(reader.batch(ref.spill, ref.batch).column(0)[0].as_py())
-            where[ref.piece_id] = (ref.spill, ref.batch)
+            parked_piece = pickle.loads(blobs.read(ref.spill, ref.offset, ref.size))
+            where[ref.piece_id] = (ref.spill, ref.offset)
             assert (parked_piece.source, parked_piece.tune) == (ref.source, ref.tune)
     reader.close()
+    blobs.close()
     joined, _ = join_groups({(p.piece_id, p.group): p.phrases() for p in pieces})
     want, want_rejected, empty = old_stages(
-        [(piece, "", 0) for piece in pieces], joined, grid, ratios, shifts, False, None
+        [(piece, "", 0, 0) for piece in pieces], joined, grid, ratios, shifts, False, None
     )
-    strip = lambda refs: [dataclasses.replace(r, spill="", batch=0) for r in refs]  # noqa: E731
+    strip = lambda refs: [dataclasses.replace(r, spill="", offset=0, size=0) for r in refs]  # noqa: E731
     assert {k: strip(v) for k, v in written.items()} == want
     assert sorted(rejected) == want_rejected
     assert counters["duplicates"] == len(want_rejected) == 6

@@ -7,7 +7,6 @@ import pickle
 
 import apache_beam as beam
 import numpy as np
-import pyarrow as pa
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
@@ -19,7 +18,7 @@ from mg.pipelines.counters import read_counters
 from mg.pipelines.listing import FileRef
 from mg.pipelines.plan import FACTS_SCHEMA, fact_shifts, piece_facts, plan_shards, refs_of
 from mg.pipelines.records import FileBytes
-from mg.pipelines.spill import SpillReader, SpillWriter, TableSpill, read_table
+from mg.pipelines.spill import BlobReader, BlobWriter, TableSpill, read_table
 from mg.pipelines.transforms_read import (
     ListFiles,
     ParseFiles,
@@ -28,7 +27,6 @@ from mg.pipelines.transforms_read import (
     listing_chunks,
     read_chunk,
 )
-from mg.pipelines.transforms_tensor import PARKED_SCHEMA
 from mg.pipelines.transforms_write import CorpusChecksum, corpus_checksum, piece_columns
 from mg.representation import read_bytes
 from mg.representation.grid import Grid
@@ -97,14 +95,15 @@ def test_split_tunes_keeps_good_tunes_and_rejects_the_broken_one():
 def test_the_plan_augments_the_training_split_only(midi, tmp_path):
     piece = read_bytes(midi, "a.mid", GRID).pieces[0]
     for ratios, split, shifts in [((1.0, 0, 0), "train", (-1, 0, 1)), ((0, 1.0, 0), "valid", (0,))]:
-        refs = planned_refs(piece, "spill.arrow", 0, ratios, (-1, 0, 1), tmp_path)
+        refs = planned_refs(piece, ("spill.bin", 0, 4000), ratios, (-1, 0, 1), tmp_path)
         assert [(r.split, r.shifts) for r in refs] == [(split, shifts)]
 
 
-def planned_refs(piece, spill, batch, ratios, shifts, tmp_path):
-    """The refs `plan_shards` gives the one piece, its facts spilled and read back."""
+def planned_refs(piece, parked, ratios, shifts, tmp_path):
+    """The refs `plan_shards` gives the one piece parked at `parked` (file, offset, size), its
+    facts spilled and read back."""
     facts = TableSpill(str(tmp_path / "facts"), FACTS_SCHEMA)
-    path = facts.add(piece_facts(piece, GRID, fact_shifts(shifts), spill, batch))
+    path = facts.add(piece_facts(piece, GRID, fact_shifts(shifts), *parked))
     facts.close()
     joined = (np.zeros(0, np.uint64), np.zeros(0, np.uint64))
     plan = plan_shards(read_table([path], FACTS_SCHEMA), joined, ratios, shifts, False, 1)
@@ -118,11 +117,12 @@ def planned_refs(piece, spill, batch, ratios, shifts, tmp_path):
 def test_writer_orders_rows_by_transposition_then_segment_as_counted(midi, tmp_path):
     piece = read_bytes(midi, "a.mid", GRID).pieces[0]
     segments = -(-len(piece.notes) // GRID.segment_steps)
-    writer = SpillWriter(str(tmp_path), PARKED_SCHEMA)
-    path, batch = writer.append(pa.table({"piece": [pickle.dumps(piece)]}, PARKED_SCHEMA))
+    writer, data = BlobWriter(str(tmp_path)), pickle.dumps(piece)
+    writer.append(b"another piece before it")
+    path, offset = writer.append(data)
     writer.close()
-    [ref] = planned_refs(piece, path, batch, (1.0, 0, 0), (-1, 0, 1), tmp_path)
-    table = columns_table([piece_columns(SpillReader(), ref, GRID)], arrow_schema(GRID))
+    [ref] = planned_refs(piece, (path, offset, len(data)), (1.0, 0, 0), (-1, 0, 1), tmp_path)
+    table = columns_table([piece_columns(BlobReader(), ref, GRID)], arrow_schema(GRID))
     assert (ref.rows, ref.shifts, ref.steps) == (3 * segments, (-1, 0, 1), 3 * len(piece.notes))
     expected = [(s, i) for s in (-1, 0, 1) for i in range(segments)]
     found = zip(table["transpose"].to_pylist(), table["segment"].to_pylist(), strict=True)
