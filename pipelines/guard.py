@@ -4,7 +4,10 @@
 sends it each call's arguments as a length-prefixed pickle over a pipe. An exception the function
 raises comes back and is raised again here; a child that dies (a segfault in a C parser, an
 abort) or outlives `timeout_s` raises `GuardError` and is replaced by a fresh one for the next
-call. Generic over the function, so it is tested with real crashing callables.
+call. A child left without calls for `idle_s` exits by itself (ingest's parse child held ~47 MB
+through the shard writes, a worker's tenth); the next call starts another, and a call that
+met a child on its way out is sent again to the new one (the old one read none of it).
+Generic over the function, so it is tested with real crashing callables.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ import time
 from typing import Any
 
 from mg.pipelines.guard_child import HEADER as _HEADER
-from mg.pipelines.guard_child import READY
+from mg.pipelines.guard_child import IDLE_EXIT, READY
 
 STARTUP_TIMEOUT_S = 120.0
+IDLE_S = 2.0  # a child without calls this long exits (a parse stage calls it every ms or so)
 
 
 class GuardError(Exception):
@@ -45,21 +49,30 @@ class GuardStartError(RuntimeError):
 class GuardedCall:
     """A callable proxy for `target` ("module:function") that runs it in a child process."""
 
-    def __init__(self, target: str, timeout_s: float = 300.0) -> None:
+    def __init__(
+        self, target: str, timeout_s: float = 300.0, idle_s: float | None = IDLE_S
+    ) -> None:
         self.target = target
         self.timeout_s = timeout_s
+        self.idle_s = idle_s  # None: the child waits for calls as long as this object lives
         self._child: subprocess.Popen | None = None
 
     def __call__(self, *args: Any) -> Any:
-        child = self._ensure_child()
-        try:
-            _write_message(child.stdin, args)
-            status, value = self._read_reply(child)
-        except GuardError:
-            self.close()
-            raise
-        except (BrokenPipeError, EOFError, OSError):
-            raise self._died() from None
+        for attempt in range(2):
+            child = self._ensure_child()
+            try:
+                _write_message(child.stdin, args)
+                status, value = self._read_reply(child)
+                break
+            except GuardError:
+                self.close()
+                raise
+            except (BrokenPipeError, EOFError, OSError):
+                # it closed its pipes: it is exiting. Left idle before reading this call (the
+                # first try only: a fresh child reads at once): sent again, to a new one
+                if attempt or child.wait() != IDLE_EXIT:
+                    raise self._died() from None
+                self.close()
         if status == "error":
             raise value
         return value
@@ -94,8 +107,9 @@ class GuardedCall:
 
     def _start(self) -> subprocess.Popen:
         """A fresh child, once it has imported the target (import time is not parse time)."""
+        idle = [] if self.idle_s is None else [repr(float(self.idle_s))]
         child = subprocess.Popen(
-            [sys.executable, "-m", "mg.pipelines.guard_child", self.target],
+            [sys.executable, "-m", "mg.pipelines.guard_child", self.target, *idle],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )

@@ -1,8 +1,12 @@
-"""The child side of `guard.GuardedCall`: `python -m mg.pipelines.guard_child module:function`.
+"""The child side of `guard.GuardedCall`:
+`python -m mg.pipelines.guard_child module:function [idle seconds]`.
 
 Reads length-prefixed pickled argument tuples on stdin, answers ("ok", result) or
 ("error", exception) on the original stdout. The function's own prints, Python or native, go
-to stderr, so they cannot corrupt the replies. Exits when stdin closes (its parent is gone).
+to stderr, so they cannot corrupt the replies. Exits when stdin closes (its parent is gone),
+and with `IDLE_EXIT` once no call has come for the idle seconds (when given): the parent,
+which may live on with nothing left to parse (ingest's shard writers), starts another child
+when it needs one.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import importlib
 import os
 import pickle
+import select
 import struct
 import sys
 import threading
@@ -17,9 +22,10 @@ import time
 
 HEADER = struct.Struct(">Q")  # each message: its length, then the pickle
 READY = b"mg-guard-ready\n"  # sent once the function is imported
+IDLE_EXIT = 75  # the exit status of a child that left for want of calls (EX_TEMPFAIL)
 
 
-def main(target: str) -> None:
+def main(target: str, idle_s: float | None = None) -> None:
     _die_with_parent()
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything the parser prints, even from C, lands on stderr
@@ -30,6 +36,10 @@ def main(target: str) -> None:
     replies.write(READY)
     replies.flush()
     while True:
+        # Calls come one at a time, each read whole before its reply: nothing waits in the
+        # reader's buffer here, so the descriptor says whether a call has come.
+        if idle_s and not select.select([requests.fileno()], [], [], idle_s)[0]:
+            sys.exit(IDLE_EXIT)  # a call written from now on is not read: the parent resends it
         header = requests.read(HEADER.size)
         if len(header) < HEADER.size:
             return
@@ -64,4 +74,4 @@ def _die_with_parent() -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], float(sys.argv[2]) if len(sys.argv) > 2 else None)

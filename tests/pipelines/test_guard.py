@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 
 from mg.errors import CorpusError, Reason
@@ -68,3 +71,37 @@ def test_replies_larger_and_smaller_than_the_pipe_come_back_whole():
         if hasattr(fcntl, "F_GETPIPE_SZ"):  # widened where the system allows it
             size = fcntl.fcntl(random_bytes._child.stdout.fileno(), fcntl.F_GETPIPE_SZ)
             assert size in (PIPE_BYTES, 65_536)  # the default where pipe-max-size is lower
+
+
+def test_an_idle_child_leaves_and_a_call_that_meets_it_leaving_is_answered():
+    """A child left without calls for `idle_s` exits by itself; the next call starts another.
+    Calls made at every moment of the child's idle time, some as it leaves (the one it did not
+    read is sent to a new child), are all answered."""
+    with GuardedCall("math:sqrt", idle_s=0.2) as sqrt:
+        assert sqrt(4.0) == 2.0
+        first = sqrt.pid
+        time.sleep(1.0)  # > idle_s: it has gone
+        assert process_state(first) in ("Z", None)  # exited (a zombie until reaped)
+        assert sqrt(9.0) == 3.0 and sqrt.pid != first
+        children = set()
+        for pause in [0.17 + 0.005 * i for i in range(13)]:  # around idle_s, when it leaves
+            time.sleep(pause)
+            assert sqrt(float(pause * pause)) == pytest.approx(pause)
+            children.add(sqrt.pid)
+        assert len(children) > 1
+
+
+def process_state(pid: int) -> str | None:
+    """Linux's one-letter state of a process (R, S, Z…), None when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
+
+
+def test_without_an_idle_time_the_child_waits():
+    with GuardedCall("math:sqrt", idle_s=None) as sqrt:
+        assert sqrt(4.0) == 2.0
+        first = sqrt.pid
+        time.sleep(0.5)
+        assert process_state(first) in ("S", "R") and sqrt(9.0) == 3.0 and sqrt.pid == first
