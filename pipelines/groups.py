@@ -126,16 +126,37 @@ def join_table(
     """`join_groups` on uint64 arrays, one row per (phrase, piece_id, opening fingerprint), in
     any order, copies allowed: (piece_ids of the joined tunes, sorted; their groups' names;
     phrases stop-listed). A piece_id has one opening fingerprint (both are of its notes)."""
+    ids, tune, names = tune_numbers(pieces, keys)
+    return join_numbered(phrases, tune, ids, names, max_tunes, min_shared)
+
+
+def tune_numbers(pieces: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`join_table`'s rows' tunes numbered in piece_id order: (piece_ids, sorted; each row's
+    tune number, int32 where it fits; each tune's opening fingerprint). A caller that holds
+    the rows can let their piece and key columns go before the join (`join_numbered`)."""
+    pieces, keys = (np.asarray(a, dtype=np.uint64) for a in (pieces, keys))
+    ids = np.unique(pieces)
+    tune = np.searchsorted(ids, pieces).astype(np.int32 if len(ids) < 2**31 else np.int64)
+    names = np.empty(len(ids), dtype=np.uint64)
+    names[tune] = keys
+    return ids, tune, names
+
+
+def join_numbered(
+    phrases: np.ndarray,
+    tune: np.ndarray,
+    ids: np.ndarray,
+    names: np.ndarray,
+    max_tunes: int = MAX_TUNES,
+    min_shared: int = MIN_SHARED,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """`join_table` of rows whose tunes are numbered (`tune_numbers`)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     # few temporaries, tune numbers in 32 bits: at 100,000 files (1.6M rows) this one step is
     # the largest transient of the run (np.unique's inverse and int64 numbers made it 2x)
-    phrases, pieces, keys = (np.asarray(a, dtype=np.uint64) for a in (phrases, pieces, keys))
-    ids = np.unique(pieces)  # tunes numbered in piece_id order
-    tune = np.searchsorted(ids, pieces).astype(np.int32 if len(ids) < 2**31 else np.int64)
-    names = np.empty(len(ids), dtype=np.uint64)
-    names[tune] = keys
+    phrases = np.asarray(phrases, dtype=np.uint64)
     order = np.lexsort((tune, phrases))
     phrase = phrases[order]
     tune = tune[order]

@@ -25,8 +25,9 @@ from mg.pipelines.groups import (
     MAX_TUNES,
     MIN_SHARED,
     fingerprint_int,
-    join_table,
+    join_numbered,
     table_group_sizes,
+    tune_numbers,
 )
 from mg.pipelines.plan import FACTS_SCHEMA, REFS_SCHEMA, fact_shifts, piece_facts, plan_shards
 from mg.pipelines.spill import (
@@ -114,8 +115,10 @@ def join_phrase_files(paths, max_tunes: int = MAX_TUNES, min_shared: int = MIN_S
     if not paths:
         return np.zeros(0, np.uint64), np.zeros(0, np.uint64)
     phrases, pieces, keys = read_rows(sorted(paths), PHRASE_COLUMNS)
-    ids, names, stopped = join_table(phrases, pieces, keys, max_tunes, min_shared)
-    del phrases, pieces, keys
+    ids, tune, names = tune_numbers(pieces, keys)
+    del pieces, keys  # 16 copies a tune of what `tune_numbers` keeps once
+    ids, names, stopped = join_numbered(phrases, tune, ids, names, max_tunes, min_shared)
+    del phrases, tune
     sizes = table_group_sizes(names)
     counters.inc(counters.PHRASES_STOPLISTED, stopped)
     counters.inc(counters.GROUPS, sum(sizes.values()))
