@@ -5,8 +5,9 @@ sends it each call's arguments as a length-prefixed pickle over a pipe. An excep
 raises comes back and is raised again here; a child that dies (a segfault in a C parser, an
 abort) or outlives `timeout_s` raises `GuardError` and is replaced by a fresh one for the next
 call. A child left without calls for `idle_s` exits by itself (ingest's parse child held ~47 MB
-through the shard writes, a worker's tenth); the next call starts another, and a call that
-met a child on its way out is sent again to the new one (the old one read none of it).
+through the shard writes, a worker's tenth), saying so first (`guard_child.LEFT`); the next
+call starts another, and a call that met a child on its way out, which it answered with those
+words, is sent again to the new one (the old one read none of it).
 Generic over the function, so it is tested with real crashing callables.
 """
 
@@ -24,10 +25,12 @@ import time
 from typing import Any
 
 from mg.pipelines.guard_child import HEADER as _HEADER
-from mg.pipelines.guard_child import IDLE_EXIT, READY
+from mg.pipelines.guard_child import LEFT, READY
 
 STARTUP_TIMEOUT_S = 120.0
 IDLE_S = 2.0  # a child without calls this long exits (a parse stage calls it every ms or so)
+EXIT_WAIT_S = 10.0  # a child that closed its output and lives on this long is killed
+_LEFT = object()  # `_read_reply`'s answer when the child left idle
 
 
 class GuardError(Exception):
@@ -52,27 +55,37 @@ class GuardedCall:
     def __init__(
         self, target: str, timeout_s: float = 300.0, idle_s: float | None = IDLE_S
     ) -> None:
+        if idle_s is not None and not idle_s > 0:
+            raise ValueError(f"idle_s must be a positive number of seconds or None, not {idle_s}")
         self.target = target
         self.timeout_s = timeout_s
         self.idle_s = idle_s  # None: the child waits for calls as long as this object lives
         self._child: subprocess.Popen | None = None
 
     def __call__(self, *args: Any) -> Any:
-        for attempt in range(2):
+        data = pickle.dumps(args, protocol=pickle.HIGHEST_PROTOCOL)
+        message = _HEADER.pack(len(data)) + data
+        for _ in range(3):  # a fresh child waits for its first call: it cannot leave before
             child = self._ensure_child()
             try:
-                _write_message(child.stdin, args)
-                status, value = self._read_reply(child)
-                break
+                _write_all(child.stdin.fileno(), message)
+            except BrokenPipeError:
+                pass  # it is gone or going: what it wrote last says which (read below)
+            except OSError:
+                raise self._died() from None
+            try:
+                reply = self._read_reply(child)
             except GuardError:
                 self.close()
                 raise
-            except (BrokenPipeError, EOFError, OSError):
-                # it closed its pipes: it is exiting. Left idle before reading this call (the
-                # first try only: a fresh child reads at once): sent again, to a new one
-                if attempt or child.wait() != IDLE_EXIT:
-                    raise self._died() from None
-                self.close()
+            except (EOFError, OSError):
+                raise self._died() from None
+            if reply is not _LEFT:
+                break
+            self.close()  # it left idle and read none of this call: sent again, to a new one
+        else:
+            raise GuardError("crash", "parser process left three times before reading a call")
+        status, value = reply
         if status == "error":
             raise value
         return value
@@ -91,7 +104,8 @@ class GuardedCall:
             child.kill()
         child.wait()
         for stream in (child.stdin, child.stdout):
-            stream.close()
+            with contextlib.suppress(OSError):  # a write the child never read: nothing to keep
+                stream.close()
 
     def __enter__(self) -> GuardedCall:
         return self
@@ -128,15 +142,24 @@ class GuardedCall:
             )
         return child
 
-    def _read_reply(self, child: subprocess.Popen) -> tuple[str, Any]:
+    def _read_reply(self, child: subprocess.Popen) -> tuple[str, Any] | object:
+        """("ok", result) or ("error", exception); `_LEFT` when the child left idle."""
         deadline = time.monotonic() + self.timeout_s
         header = _read_exactly(child.stdout, _HEADER.size, deadline, self.timeout_s)
+        if header == LEFT:
+            return _LEFT
         (size,) = _HEADER.unpack(header)
         return pickle.loads(_read_exactly(child.stdout, size, deadline, self.timeout_s))
 
     def _died(self) -> GuardError:
         child = self._child
-        code = child.wait() if child is not None else None
+        code = None
+        if child is not None:  # its output is closed: it is exiting, or it is made to
+            try:
+                code = child.wait(timeout=EXIT_WAIT_S)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                code = child.wait()
         self.close()
         if code is not None and code < 0:
             name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
@@ -155,10 +178,11 @@ def _widen(stream) -> None:
             fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
-def _write_message(stream, value: Any) -> None:
-    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_HEADER.pack(len(data)) + data)
-    stream.flush()
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of `data` to a pipe, unbuffered: a write the child never read stays nowhere."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _read_exactly(stream, size: int, deadline: float, timeout_s: float) -> bytes:

@@ -4,9 +4,9 @@
 Reads length-prefixed pickled argument tuples on stdin, answers ("ok", result) or
 ("error", exception) on the original stdout. The function's own prints, Python or native, go
 to stderr, so they cannot corrupt the replies. Exits when stdin closes (its parent is gone),
-and with `IDLE_EXIT` once no call has come for the idle seconds (when given): the parent,
-which may live on with nothing left to parse (ingest's shard writers), starts another child
-when it needs one.
+and, once no call has come for the idle seconds (when given) after its first, says `LEFT` and
+exits with `IDLE_EXIT`: the parent, which may live on with nothing left to parse (ingest's
+shard writers), starts another child when it needs one.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import time
 HEADER = struct.Struct(">Q")  # each message: its length, then the pickle
 READY = b"mg-guard-ready\n"  # sent once the function is imported
 IDLE_EXIT = 75  # the exit status of a child that left for want of calls (EX_TEMPFAIL)
+LEFT = HEADER.pack(0)  # its last words: it read no call since its last reply (never a reply)
 
 
 def main(target: str, idle_s: float | None = None) -> None:
@@ -35,11 +36,15 @@ def main(target: str, idle_s: float | None = None) -> None:
     requests = sys.stdin.buffer
     replies.write(READY)
     replies.flush()
+    answered = False  # the first call comes at once: a child is started to be sent one
     while True:
         # Calls come one at a time, each read whole before its reply: nothing waits in the
         # reader's buffer here, so the descriptor says whether a call has come.
-        if idle_s and not select.select([requests.fileno()], [], [], idle_s)[0]:
-            sys.exit(IDLE_EXIT)  # a call written from now on is not read: the parent resends it
+        if idle_s and answered and not select.select([requests.fileno()], [], [], idle_s)[0]:
+            replies.write(LEFT)  # a call written from now on is not read: the parent resends it
+            replies.flush()
+            os._exit(IDLE_EXIT)  # at once: no shutdown for a late call to wait behind
+        answered = True
         header = requests.read(HEADER.size)
         if len(header) < HEADER.size:
             return

@@ -91,6 +91,37 @@ def test_an_idle_child_leaves_and_a_call_that_meets_it_leaving_is_answered():
         assert len(children) > 1
 
 
+def test_a_call_written_to_a_child_already_leaving_is_sent_again():
+    """The race itself, made certain: the child has left idle (it said so and exited) but its
+    parent has not seen it go, so the call is written to it (into a pipe no one reads, or
+    refused); its last words send the call to a new child."""
+    with GuardedCall("math:sqrt", idle_s=0.2) as sqrt:
+        assert sqrt(4.0) == 2.0
+        leaving = sqrt._child
+        leaving.wait(timeout=30)  # it left idle
+        leaving.poll = lambda: None  # as if not yet reaped: the next call goes to it
+        assert sqrt(16.0) == 4.0 and sqrt._child is not leaving
+        for size in (10, 3 << 20):  # a small call, and one larger than the pipe
+            sqrt._child.wait(timeout=30)
+            sqrt._child.poll = lambda: None
+            assert sqrt(float(size)) == pytest.approx(size**0.5)
+
+
+def test_a_fresh_child_waits_for_its_first_call_and_only_an_idle_one_is_resent():
+    with GuardedCall("math:sqrt", idle_s=0.2) as sqrt:
+        child = sqrt._ensure_child()  # started, not yet called
+        time.sleep(0.6)
+        assert process_state(child.pid) in ("S", "R") and sqrt(4.0) == 2.0
+        assert sqrt.pid == child.pid
+    with (  # exits 75 after reading its call: a crash of it, not an idle child: not resent
+        GuardedCall("sys:exit", idle_s=0.2) as leave,
+        pytest.raises(GuardError, match="exited with code 75"),
+    ):
+        leave(75)
+    with pytest.raises(ValueError, match="idle_s"):
+        GuardedCall("math:sqrt", idle_s=0)
+
+
 def process_state(pid: int) -> str | None:
     """Linux's one-letter state of a process (R, S, Z…), None when it is gone."""
     try:
