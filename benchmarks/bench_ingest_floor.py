@@ -72,7 +72,7 @@ def _one_pass(files: list[Path], shifts: tuple[int, ...]) -> dict[str, float]:
         datas.append((str(path), data))
     # the parse as the pipeline runs it: in the guard's child, the piece pickled back through
     # a pipe (the child's CPU), and the parent's side of that (its write, wait, read, unpickle)
-    with GuardedCall(DEFAULT_PARSER) as guard:
+    with GuardedCall(DEFAULT_PARSER, idle_s=None) as guard:  # one child, whatever stalls
         guard(datas[0][1], datas[0][0], grid)  # the child started (start-up is not per file)
         pid = guard.pid
         before, started = _process_cpu(pid), clock()

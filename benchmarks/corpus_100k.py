@@ -135,7 +135,7 @@ def main(files: int = 100_000, corpus: str | None = None, keep: bool = False) ->
         run("Nottingham MIDI, 2 workers", f"{nottingham_midi()}/"),
         run(f"{made:,} variants, 2 workers", str(root)),
     ]
-    if not keep:
+    if not keep and corpus is None:  # a folder the user named is theirs
         shutil.rmtree(root, ignore_errors=True)
     return save_section("corpus_100k", _table(runs, made, build_s))
 
@@ -175,7 +175,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--files", type=int, default=100_000)
     parser.add_argument("--corpus", help="folder to build in (or reuse); default a temp folder")
-    parser.add_argument("--keep", action="store_true", help="keep the corpus")
+    parser.add_argument("--keep", action="store_true", help="keep a corpus built here")
     args = parser.parse_args()
     print(main(args.files, args.corpus, args.keep))
     print(f"wrote {gather()}")

@@ -38,9 +38,9 @@ class FileBytes:
 @dataclass(frozen=True, order=True)
 class PieceRef:
     """A piece to write, as the shard writer reads it from the plan (`plan.refs_of`): where it
-    is parked (`size` bytes at `offset` of `spill`), the transpositions it gets (`shifts`) in its split group
-    (`group`), and what the writer counts of its rows (counted without building them, by
-    `plan.plan_shards`: the writer builds them from the parked piece)."""
+    is parked (`size` bytes at `offset` of `spill`), the transpositions it gets (`shifts`) in
+    its split group (`group`), and what the writer counts of its rows (counted without building
+    them, by `plan.plan_shards`: the writer builds them from the parked piece)."""
 
     piece_id: str
     source: str

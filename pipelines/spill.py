@@ -35,6 +35,7 @@ _IPC_OPTIONS = {
     codec: pa.ipc.IpcWriteOptions(compression=codec, use_threads=False) for codec in ("zstd", None)
 }
 _READ_OPTIONS = pa.ipc.IpcReadOptions(use_threads=False)
+_FIRST_COLUMN = pa.ipc.IpcReadOptions(use_threads=False, included_fields=[0])
 
 
 class SpillWriter:
@@ -143,13 +144,15 @@ class BlobReader:
     file by `os.pread`, any other by a seek and a read of the filesystem's stream."""
 
     def __init__(self, keep_open: int = 4) -> None:
+        if keep_open < 1:
+            raise ValueError(f"keep_open must be at least 1, not {keep_open}")
         self._open: OrderedDict[str, object] = OrderedDict()
         self._keep = keep_open
 
     def read(self, path: str, offset: int, size: int) -> bytes:
         handle = self._handle(path)
-        if isinstance(handle, int):
-            data = os.pread(handle, size, offset)
+        if _is_local(path):
+            data = os.pread(handle.fileno(), size, offset)
         else:
             handle.seek(offset)
             data = handle.read(size)
@@ -157,30 +160,44 @@ class BlobReader:
             raise OSError(f"{path}: {size} bytes at {offset} expected, {len(data)} found")
         return data
 
+    def read_all(self, places: list[tuple[str, int, int]]) -> list[bytes]:
+        """`read` of each (file, offset, size) of `places`, in their order, read in the files'
+        order: one pass through each file (a remote file's stream reads ahead; a shard writer's
+        pieces come in piece_id order, which is no file's)."""
+        found: list[bytes] = [b""] * len(places)
+        for index in sorted(range(len(places)), key=places.__getitem__):
+            found[index] = self.read(*places[index])
+        return found
+
     def _handle(self, path: str):
         if path in self._open:
             self._open.move_to_end(path)
             return self._open[path]
-        if "://" in path:
-            handle = FileSystems.open(path, compression_type=_UNCOMPRESSED)
+        if _is_local(path):  # a file object: closed when collected, if `close` is never called
+            handle = open(path, "rb", buffering=0)  # noqa: SIM115 - kept open, closed in close
         else:
-            handle = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            handle = FileSystems.open(path, compression_type=_UNCOMPRESSED)
         self._open[path] = handle
         while len(self._open) > self._keep:
-            _close(self._open.popitem(last=False)[1])
+            self._open.popitem(last=False)[1].close()
         return handle
 
     def close(self) -> None:
-        for handle in self._open.values():
-            _close(handle)
+        handles = list(self._open.values())
         self._open.clear()
+        for handle in handles:
+            with contextlib.suppress(OSError):
+                handle.close()
+
+    def __enter__(self) -> BlobReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-def _close(handle) -> None:
-    if isinstance(handle, int):
-        os.close(handle)
-    else:
-        handle.close()
+def _is_local(path: str) -> bool:
+    return "://" not in path
 
 
 class TableSpill:
@@ -252,6 +269,9 @@ class RowSpill(TableSpill):
         """Append rows given as columns, each a uint64 array or one value for every row (as
         many as the first column has); the file's name if it is new."""
         count = len(columns[0])
+        for values in columns:
+            if np.ndim(values) and len(values) != count:  # every later row would be shifted
+                raise ValueError(f"columns of {count} and {len(values)} rows")
         for column, values in zip(self._columns, columns, strict=True):
             if np.ndim(values):
                 column.frombytes(np.asarray(values, np.uint64).tobytes())
@@ -271,24 +291,26 @@ def read_rows(paths, names: tuple[str, ...]) -> list:
     length, so the columns are held once (parts then joined held them twice: at 100,000 files,
     76 MB for 38 at the plan, the largest transient of a worker)."""
     paths = list(paths)
-    rows = sum(batch.num_rows for batch in _batches(paths))
+    rows = sum(batch.num_rows for batch in _batches(paths, _FIRST_COLUMN))  # one column's bytes
     columns = [np.empty(rows, np.uint64) for _ in names]
     at = 0
     for batch in _batches(paths):
+        if at + batch.num_rows > rows:  # a file changed between the two reads
+            raise RuntimeError(f"the row spill changed while read: {rows} rows, then more")
         for column, name in zip(columns, names, strict=True):
             column[at : at + batch.num_rows] = batch.column(name).to_numpy()
         at += batch.num_rows
-    if at != rows:  # a file changed between the two reads
+    if at != rows:
         raise RuntimeError(f"the row spill changed while read: {rows} rows, then {at}")
     return columns
 
 
-def _batches(paths):
+def _batches(paths, options: pa.ipc.IpcReadOptions | None = None):
     """Every record batch of every IPC file in `paths`, one at a time."""
     for path in paths:
         handle = _open_file(path)
         try:
-            reader = pa.ipc.open_file(handle, options=_READ_OPTIONS)
+            reader = pa.ipc.open_file(handle, options=options or _READ_OPTIONS)
             for index in range(reader.num_record_batches):
                 yield reader.get_batch(index)
         finally:
@@ -333,6 +355,6 @@ def give_back_memory() -> None:
 
 
 def _open_file(path: str):
-    if "://" not in path:
+    if _is_local(path):
         return pa.OSFile(path, "rb")  # plain reads: no mapping that would grow the RSS
     return pa.PythonFile(FileSystems.open(path), mode="r")

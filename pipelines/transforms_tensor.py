@@ -53,8 +53,7 @@ class _ParkFn(beam.DoFn):
 
     def setup(self) -> None:
         pieces, phrases, facts = self.folders
-        # a pickled piece holds its notes compressed already (`Piece.__getstate__`)
-        self.writer = BlobWriter(pieces)
+        self.writer = BlobWriter(pieces)  # a piece pickles its notes packed: ~5 KB a tune
         self.phrases = RowSpill(phrases, PHRASE_COLUMNS)
         self.facts = TableSpill(facts, FACTS_SCHEMA)
 
@@ -92,7 +91,8 @@ class _ParkFn(beam.DoFn):
 
 
 class ParkPieces(beam.PTransform):
-    """Piece → the piece waits in an IPC file in `folders[0]`; outputs the names of the files,
+    """Piece → the piece waits, pickled, in a file of its bundle in `folders[0]`
+    (`spill.BlobWriter`, found again by offset and size); outputs the names of the files,
     one per bundle, named once, of `facts` (in `folders[2]`: a row a piece, `plan.piece_facts`
     for `shifts` and `grid`) and of `phrases` (in `folders[1]`: its (phrase fingerprint,
     piece_id, opening fingerprint) rows). No element a piece goes on: a shuffle of them is held
@@ -110,8 +110,9 @@ class ParkPieces(beam.PTransform):
 def join_phrase_files(paths, max_tunes: int = MAX_TUNES, min_shared: int = MIN_SHARED):
     """The phrase files of `ParkPieces` → (piece_ids sorted, their groups' names) of every tune
     joined with another, as uint64 arrays: tunes that share `min_shared` phrases not
-    stop-listed are joined, groups are the connected components (`groups.join_table`, over all
-    the files at once: 24 bytes a (phrase, tune) row in numpy). Counts the groups."""
+    stop-listed are joined, groups are the connected components (`groups.join_table`'s two
+    steps, over all the files at once: 24 bytes a (phrase, tune) row in numpy while they are
+    read, 12 once the tunes are numbered). Counts the groups."""
     if not paths:
         return np.zeros(0, np.uint64), np.zeros(0, np.uint64)
     phrases, pieces, keys = read_rows(sorted(paths), PHRASE_COLUMNS)

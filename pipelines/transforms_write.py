@@ -76,8 +76,9 @@ class _WriteShardFn(beam.DoFn):
         ):
             buffer: list[dict] = []
             buffered = 0
-            for ref in refs:
-                buffer.append(piece_columns(self.pieces, ref, self.grid, histogram))
+            parked = self.pieces.read_all([(r.spill, r.offset, r.size) for r in refs])
+            for ref, data in zip(refs, parked, strict=True):
+                buffer.append(piece_columns(data, ref, self.grid, histogram))
                 buffered += ref.rows
                 if buffered >= ROW_GROUP_ROWS:
                     writer.write_table(columns_table(buffer, self.schema))
@@ -102,21 +103,23 @@ class _WriteShardFn(beam.DoFn):
         self.progress.flush()
 
     def teardown(self) -> None:
-        self.reader.close()
-        self.pieces.close()
-        self.progress.flush()
+        try:
+            self.reader.close()
+        finally:
+            self.pieces.close()
+            self.progress.flush()
 
 
 def piece_columns(
-    pieces: BlobReader, ref: PieceRef, grid: Grid, onsets: np.ndarray | None = None
+    parked: bytes, ref: PieceRef, grid: Grid, onsets: np.ndarray | None = None
 ) -> dict[str, np.ndarray | list]:
-    """The rows of one piece, read back from where it is parked (`pieces`), ordered by (transpose,
+    """The rows of one piece, from its parked bytes (`spill.BlobReader`), ordered by (transpose,
     segment), as columns (`tensors.stacked_columns`; `schema.columns_table` makes a row group
     of several pieces' columns, a Parquet page per piece and tensor column: a page per
     transposition makes the file 12% larger). The onsets of its rows by pitch are added to
     `onsets` when given (`tensors.row_onsets`: what the notes column sums to, from the piece's
     notes: a seventh of the work at ±3)."""
-    piece = pickle.loads(pieces.read(ref.spill, ref.offset, ref.size))
+    piece = pickle.loads(parked)
     columns = stacked_columns(piece, ref.shifts, grid, ref.group)  # (transpose, segment) order
     rows = len(columns["start"])
     if rows != ref.rows:  # the plan and the rows built disagree: a bug

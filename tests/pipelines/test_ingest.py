@@ -214,7 +214,7 @@ def test_a_killed_run_leaves_nothing_complete_and_a_rerun_equals_a_clean_run(
     child = subprocess.Popen(command, env=env, start_new_session=True, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
-        while not list(out.glob(".staging-*/spill/**/*.arrow")):  # pieces parked
+        while not list(out.glob(".staging-*/spill/**/*.bin")):  # pieces parked, mid-parse
             assert child.poll() is None and time.monotonic() < deadline, "the run ended early"
             time.sleep(0.05)
     finally:

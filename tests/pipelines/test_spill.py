@@ -22,13 +22,13 @@ def test_parked_pieces_come_back_from_any_file_in_any_order(tmp_path, folk_book)
             where.append((*writer.append(blob), len(blob), blob))
         writer.close()
     assert len({path for path, *_ in where}) == 6
-    reader = BlobReader(keep_open=2)
-    for path, offset, size, blob in reversed(where):
-        assert reader.read(path, offset, size) == blob
-    back = pickle.loads(reader.read(*where[0][:3]))
+    with BlobReader(keep_open=2) as reader:
+        for path, offset, size, blob in reversed(where):
+            assert reader.read(path, offset, size) == blob
+        assert reader.read_all([w[:3] for w in reversed(where)]) == [w[3] for w in reversed(where)]
+        back = pickle.loads(reader.read(*where[0][:3]))
     assert back.piece_id == pieces[0].piece_id
     assert np.array_equal(back.notes, pieces[0].notes)
-    reader.close()
 
 
 def test_a_short_file_is_an_error_naming_it(tmp_path):
@@ -37,8 +37,11 @@ def test_a_short_file_is_an_error_naming_it(tmp_path):
     writer.close()
     with open(path, "r+b") as handle:
         handle.truncate(60)
-    with pytest.raises(OSError, match=r"\.bin: 100 bytes at 0 expected, 60 found"):
-        BlobReader().read(path, offset, 100)
+    with (
+        BlobReader() as reader,
+        pytest.raises(OSError, match=r"\.bin: 100 bytes at 0 expected, 60 found"),
+    ):
+        reader.read(path, offset, 100)
 
 
 def test_rows_added_as_columns_are_the_rows_added_one_by_one(tmp_path):
@@ -52,6 +55,8 @@ def test_rows_added_as_columns_are_the_rows_added_one_by_one(tmp_path):
         piece, group = (int(v) for v in rng.integers(0, 2**64, 2, dtype=np.uint64))
         files["rows"].add(by_rows.add((int(h), piece, group) for h in hashes))
         files["columns"].add(by_columns.add_columns(hashes, piece, group))
+        with pytest.raises(ValueError, match="columns of 2 and 3 rows"):  # nothing added
+            by_columns.add_columns(np.zeros(2, np.uint64), np.zeros(3, np.uint64), 7)
     by_rows.close()
     by_columns.close()
     rows, columns = (sorted(found - {None}) for found in files.values())

@@ -122,7 +122,9 @@ def test_writer_orders_rows_by_transposition_then_segment_as_counted(midi, tmp_p
     path, offset = writer.append(data)
     writer.close()
     [ref] = planned_refs(piece, (path, offset, len(data)), (1.0, 0, 0), (-1, 0, 1), tmp_path)
-    table = columns_table([piece_columns(BlobReader(), ref, GRID)], arrow_schema(GRID))
+    with BlobReader() as parked:
+        [data] = parked.read_all([(ref.spill, ref.offset, ref.size)])
+    table = columns_table([piece_columns(data, ref, GRID)], arrow_schema(GRID))
     assert (ref.rows, ref.shifts, ref.steps) == (3 * segments, (-1, 0, 1), 3 * len(piece.notes))
     expected = [(s, i) for s in (-1, 0, 1) for i in range(segments)]
     found = zip(table["transpose"].to_pylist(), table["segment"].to_pylist(), strict=True)
