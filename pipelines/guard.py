@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import deque
 from typing import Any
 
 from mg.pipelines.guard_child import HEADER as _HEADER
@@ -61,34 +62,85 @@ class GuardedCall:
         self.timeout_s = timeout_s
         self.idle_s = idle_s  # None: the child waits for calls as long as this object lives
         self._child: subprocess.Popen | None = None
+        self._queue: deque[bytes] = deque()  # the calls sent and not yet answered, in order
+        self._queued = 0  # their bytes: what the child may not have read of its pipe yet
+        self._room = PIPE_MIN // 2  # what may wait in its pipe (half the pipe: `_start`)
 
     def __call__(self, *args: Any) -> Any:
+        """Run the function on `args` in the child; its result, or its exception raised here
+        (`GuardError` when the child crashed or timed out)."""
+        if self._queue:
+            raise RuntimeError("calls are in flight: collect them first")
+        self.submit(*args)
+        return self.collect()
+
+    def submit(self, *args: Any) -> bool:
+        """Send a call and return at once; `collect` gives the answers, in the order sent. The
+        child parses while the caller does the rest of its work: neither waits for the other
+        (each call's round trip woke a sleeping process on each side, and on a shared host a
+        process that sleeps wakes on cold caches: ingest's parse cost 2x its CPU that way).
+        False, sending nothing, when calls are in flight and this one would not fit in the
+        pipe beside them (writing it could then wait on a child that waits on its reply being
+        read): collect those first."""
         data = pickle.dumps(args, protocol=pickle.HIGHEST_PROTOCOL)
         message = _HEADER.pack(len(data)) + data
+        if self._queue and self._queued + len(message) > self._room:
+            return False
+        # with calls in flight the child is not polled: a reply waiting in its pipe is read
+        # first, even from a child that has left since (`collect`)
+        child = self._child if self._queue else self._ensure_child()
+        self._queue.append(message)
+        self._queued += len(message)
+        self._write(child, message)
+        return True
+
+    def collect(self) -> Any:
+        """The answer to the oldest call in flight (`submit`): its result, or its exception."""
+        if not self._queue:
+            raise RuntimeError("no call in flight")
         for _ in range(3):  # a fresh child waits for its first call: it cannot leave before
-            child = self._ensure_child()
-            try:
-                _write_all(child.stdin.fileno(), message)
-            except BrokenPipeError:
-                pass  # it is gone or going: what it wrote last says which (read below)
-            except OSError:
-                raise self._died() from None
+            child = self._child
             try:
                 reply = self._read_reply(child)
-            except GuardError:
-                self.close()
+            except GuardError:  # this call timed out
+                self._answered()
+                self._stop()
+                self._resend()
                 raise
-            except (EOFError, OSError):
-                raise self._died() from None
+            except (EOFError, OSError):  # the child died on this call
+                self._answered()
+                error = self._died()
+                self._resend()
+                raise error from None
             if reply is not _LEFT:
                 break
-            self.close()  # it left idle and read none of this call: sent again, to a new one
+            self._stop()  # it left idle and read none of the calls in flight: sent again
+            self._resend()
         else:
+            self._answered()
+            self._resend()
             raise GuardError("crash", "parser process left three times before reading a call")
+        self._answered()
         status, value = reply
         if status == "error":
             raise value
         return value
+
+    def _answered(self) -> None:
+        self._queued -= len(self._queue.popleft())
+
+    def _resend(self) -> None:
+        """The calls in flight to a new child (the old one answered none of them)."""
+        if self._queue:
+            child = self._ensure_child()
+            for message in self._queue:
+                self._write(child, message)
+
+    def _write(self, child: subprocess.Popen, message: bytes) -> None:
+        # a child gone or going: what it wrote last says which (`collect`: its answers, its
+        # last words, or nothing, a crash); one that lives on without the call times out
+        with contextlib.suppress(OSError):
+            _write_all(child.stdin.fileno(), message)
 
     @property
     def pid(self) -> int | None:
@@ -96,7 +148,13 @@ class GuardedCall:
         return self._child.pid if self._child is not None else None
 
     def close(self) -> None:
-        """Stop the child (it also exits by itself when this process goes away)."""
+        """Stop the child (it also exits by itself when this process goes away); calls in
+        flight are dropped."""
+        self._stop()
+        self._queue.clear()
+        self._queued = 0
+
+    def _stop(self) -> None:
         child, self._child = self._child, None
         if child is None:
             return
@@ -115,7 +173,7 @@ class GuardedCall:
 
     def _ensure_child(self) -> subprocess.Popen:
         if self._child is None or self._child.poll() is not None:
-            self.close()
+            self._stop()
             self._child = self._start()
         return self._child
 
@@ -129,6 +187,7 @@ class GuardedCall:
         )
         for stream in (child.stdin, child.stdout):
             _widen(stream)
+        self._room = _pipe_size(child.stdin) // 2
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         try:
             ready = _read_exactly(child.stdout, len(READY), deadline, STARTUP_TIMEOUT_S)
@@ -160,7 +219,7 @@ class GuardedCall:
             except subprocess.TimeoutExpired:
                 child.kill()
                 code = child.wait()
-        self.close()
+        self._stop()
         if code is not None and code < 0:
             name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
             return GuardError("crash", f"parser crashed (signal {name})")
@@ -168,6 +227,7 @@ class GuardedCall:
 
 
 PIPE_BYTES = 1 << 20  # a reply (~5 KB a piece packed; an ABC book's hundreds) in few reads
+PIPE_MIN = 1 << 16  # Linux's default pipe
 
 
 def _widen(stream) -> None:
@@ -176,6 +236,14 @@ def _widen(stream) -> None:
     if hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux; elsewhere the default pipe works as well
         with contextlib.suppress(OSError):  # a lower limit (pipe-max-size): the default stays
             fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+
+
+def _pipe_size(stream) -> int:
+    """The bytes a pipe holds (Linux says; elsewhere the least POSIX systems give)."""
+    if hasattr(fcntl, "F_GETPIPE_SZ"):
+        with contextlib.suppress(OSError):
+            return fcntl.fcntl(stream.fileno(), fcntl.F_GETPIPE_SZ)
+    return PIPE_MIN
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import deque
 
 import apache_beam as beam
 from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.transforms.window import GlobalWindows
+from apache_beam.utils.windowed_value import WindowedValue
 
 from mg.errors import CorpusError, Reason
 from mg.pipelines import counters
@@ -151,7 +154,10 @@ class ReadFiles(beam.PTransform):
 
 
 class _ParseFn(beam.DoFn):
-    """Runs the parser in a guarded child process, one per DoFn instance."""
+    """Runs the parser in a guarded child process, one per DoFn instance, a file ahead: a file
+    is sent before the last one's answer is read (`GuardedCall.submit`), so the child parses
+    while this process writes the last one's pieces away. Answers come out one element late;
+    the bundle's last at `finish_bundle`."""
 
     def __init__(self, grid: Grid, parser: str, timeout_s: float, progress: str | None) -> None:
         self.grid, self.parser, self.timeout_s = grid, parser, timeout_s
@@ -160,12 +166,24 @@ class _ParseFn(beam.DoFn):
     def setup(self) -> None:
         self.guard = GuardedCall(self.parser, self.timeout_s)
         self.progress = ProgressFile(self.progress_folder)
+        self.sent: deque[str] = deque()  # the sources of the files in flight, in order
 
     def process(self, item: FileBytes):
         source = item.ref.source
         self.progress.add("files")
+        if not self.guard.submit(item.data, source, self.grid):  # too large beside another
+            while self.sent:
+                yield from self._answer()
+            self.guard.submit(item.data, source, self.grid)  # nothing in flight: sent
+        self.sent.append(source)
+        while len(self.sent) > 1:
+            yield from self._answer()
+
+    def _answer(self):
+        """The outputs of the oldest file in flight: its FileResult, or its dead letter."""
+        source = self.sent.popleft()
         try:
-            result = self.guard(item.data, source, self.grid)
+            result = self.guard.collect()
         except CorpusError as exc:
             yield beam.pvalue.TaggedOutput(REJECTED, Rejected.from_error(exc, source))
             return
@@ -181,12 +199,22 @@ class _ParseFn(beam.DoFn):
         counters.inc(counters.FILES_READ)
         yield result
 
-    def finish_bundle(self) -> None:
+    def finish_bundle(self):
+        while self.sent:  # outputs of finish_bundle carry their window (files: the global one)
+            for output in self._answer():
+                if isinstance(output, beam.pvalue.TaggedOutput):
+                    yield beam.pvalue.TaggedOutput(output.tag, _global(output.value))
+                else:
+                    yield _global(output)
         self.progress.flush()
 
     def teardown(self) -> None:
         self.guard.close()
         self.progress.flush()
+
+
+def _global(value) -> WindowedValue:
+    return GlobalWindows.windowed_value(value)
 
 
 def _crash(source: str, detail: str) -> Rejected:

@@ -136,3 +136,41 @@ def test_without_an_idle_time_the_child_waits():
         first = sqrt.pid
         time.sleep(0.5)
         assert process_state(first) in ("S", "R") and sqrt(9.0) == 3.0 and sqrt.pid == first
+
+
+def test_calls_in_flight_are_answered_in_order_and_a_crash_costs_only_its_own():
+    """`submit` sends without waiting; `collect` answers in order. A call that crashes the
+    child is its own GuardError; the calls sent after it, which the dead child never read,
+    are sent again to a new one and answered."""
+    crash = b"MG-CRASH"
+    calls = [b"MThd-not-a-midi", crash, b"", crash + b" again", b"x" * 10]
+    with GuardedCall("tests.pipelines.crash_parser:read_bytes", idle_s=None) as read:
+        for index, data in enumerate(calls):
+            assert read.submit(data, f"f{index}.mid", None)
+        with pytest.raises(RuntimeError, match="in flight"):
+            read(b"", "another.mid", None)  # a plain call would take an answer not its own
+        children, outcomes = set(), []
+        for _ in calls:
+            try:
+                read.collect()
+                outcomes.append("ok")
+            except GuardError as exc:
+                outcomes.append(exc.kind)
+            except CorpusError as exc:
+                outcomes.append(exc.path)
+            children.add(read.pid)
+        assert outcomes == ["f0.mid", "crash", "f2.mid", "crash", "f4.mid"]
+        assert len(children) == 3  # a new child after each crash
+        with pytest.raises(RuntimeError, match="no call in flight"):
+            read.collect()
+
+
+def test_a_call_too_large_to_wait_beside_another_is_refused_until_that_one_is_collected():
+    with GuardedCall("builtins:len", idle_s=None) as length:
+        assert length(b"x") == 1
+        room = length._room
+        assert length.submit(b"x" * 100)
+        assert not length.submit(b"x" * room)  # could fill the pipe while a reply waits
+        assert length.collect() == 100
+        assert length.submit(b"x" * (4 * room))  # alone in flight: always sent
+        assert length.collect() == 4 * room
