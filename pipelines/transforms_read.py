@@ -168,6 +168,11 @@ class _ParseFn(beam.DoFn):
         self.progress = ProgressFile(self.progress_folder)
         self.sent: deque[str] = deque()  # the sources of the files in flight, in order
 
+    def start_bundle(self) -> None:
+        if self.sent:  # left by a bundle that failed: its calls' answers are nobody's now
+            self.guard.close()
+            self.sent.clear()
+
     def process(self, item: FileBytes):
         source = item.ref.source
         self.progress.add("files")
