@@ -7,7 +7,8 @@ abort) or outlives `timeout_s` raises `GuardError` and is replaced by a fresh on
 call. A child left without calls for `idle_s` exits by itself (ingest's parse child held ~47 MB
 through the shard writes, a worker's tenth), saying so first (`guard_child.LEFT`); the next
 call starts another, and a call that met a child on its way out, which it answered with those
-words, is sent again to the new one (the old one read none of it).
+words, is sent again to the new one (the old one read none of it). `submit` and `collect`
+keep calls in flight (the child works while the caller does), answered in order.
 Generic over the function, so it is tested with real crashing callables.
 """
 

@@ -29,22 +29,18 @@ _UNCOMPRESSED = CompressionTypes.UNCOMPRESSED
 
 # Arrow's thread pool would compress or decompress a batch's one buffer on another thread while
 # this one waits: ~5 context switches a batch and a third more CPU than doing it here (a piece
-# pickled dense, ~130 KB: 0.30 -> 0.22 ms written, 0.14 -> 0.11 read). The parked pieces are
-# written uncompressed: a piece pickles its notes packed (`Piece.__getstate__`, ~5 KB a piece).
-_IPC_OPTIONS = {
-    codec: pa.ipc.IpcWriteOptions(compression=codec, use_threads=False) for codec in ("zstd", None)
-}
+# pickled dense, ~130 KB: 0.30 -> 0.22 ms written, 0.14 -> 0.11 read).
+_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd", use_threads=False)
 _READ_OPTIONS = pa.ipc.IpcReadOptions(use_threads=False)
 _FIRST_COLUMN = pa.ipc.IpcReadOptions(use_threads=False, included_fields=[0])
 
 
 class SpillWriter:
     """Appends tables to one new IPC file under `folder`, opened on the first write; its
-    buffers zstd-compressed unless `compressed` is False (data that comes compressed)."""
+    buffers zstd-compressed."""
 
-    def __init__(self, folder: str, schema: pa.Schema, compressed: bool = True) -> None:
+    def __init__(self, folder: str, schema: pa.Schema) -> None:
         self.folder, self.schema = folder, schema
-        self._options = _IPC_OPTIONS["zstd" if compressed else None]
         self.path: str | None = None
         self._stream = None
         self._writer: pa.ipc.RecordBatchFileWriter | None = None
@@ -67,7 +63,7 @@ class SpillWriter:
             if self._writer is None:
                 self.path, self._named = self.next_path(), None
                 self._stream = FileSystems.create(self.path)
-                self._writer = pa.ipc.new_file(self._stream, self.schema, options=self._options)
+                self._writer = pa.ipc.new_file(self._stream, self.schema, options=_IPC_OPTIONS)
             batch = table.combine_chunks().to_batches()[0]
             self._writer.write_batch(batch)
         except BaseException:
@@ -252,7 +248,7 @@ class TableSpill:
 
 class RowSpill(TableSpill):
     """A `TableSpill` of uint64 columns `names`, buffered compactly (8 bytes a value, not a
-    Python int); `add` takes any number of rows (tuples of ints) at once."""
+    Python int); `add_columns` appends many rows at once."""
 
     def __init__(self, folder: str, names: tuple[str, ...], batch_rows: int = 1 << 16) -> None:
         self.names = names
@@ -260,10 +256,6 @@ class RowSpill(TableSpill):
 
     def _empty(self) -> list:
         return [array("Q") for _ in self.names]
-
-    def add(self, rows) -> str | None:  # several rows, not one
-        """Append rows; the file's name if it is new (None when nothing was ever added)."""
-        return self._append(rows)
 
     def add_columns(self, *columns) -> str | None:
         """Append rows given as columns, each a uint64 array or one value for every row (as

@@ -53,7 +53,7 @@ def test_rows_added_as_columns_are_the_rows_added_one_by_one(tmp_path):
     for count in (3, 0, 9, 1, 0, 12):
         hashes = rng.integers(0, 2**64, count, dtype=np.uint64)
         piece, group = (int(v) for v in rng.integers(0, 2**64, 2, dtype=np.uint64))
-        files["rows"].add(by_rows.add((int(h), piece, group) for h in hashes))
+        files["rows"].update(by_rows.add((int(h), piece, group)) for h in hashes)
         files["columns"].add(by_columns.add_columns(hashes, piece, group))
         with pytest.raises(ValueError, match="columns of 2 and 3 rows"):  # nothing added
             by_columns.add_columns(np.zeros(2, np.uint64), np.zeros(3, np.uint64), 7)
